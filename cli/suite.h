@@ -1,0 +1,140 @@
+/* suite.h - building blocks of 'sdq suite': atomic file output, SVG plots,
+ * the results document, stage bookkeeping, run metadata and the baseline
+ * comparison.
+ *
+ * Every function that can fail returns 0 on success or -1 with a message in
+ * err (naming the file or metric and what to do); nothing here exits.
+ *
+ * The results document (results.json) is a jansson object with stable keys:
+ *   "schema":   "sdq-suite-results/1"
+ *   "profile":  "default" | "quick" | "custom"
+ *   "model":    {"checkpoint", "description", "is_gpt2"}
+ *   "tables":   {"configs": [...], "cpt": [...], "attacks": [...]}
+ *   "metrics":  flat {key: number} map, the keys listed in docs/suite.md
+ *               (e.g. "configs/w8_all/f1", "cpt/4/step5_f1",
+ *               "attacks/pgd_linf/random_switch/adv_f1")
+ *   "metadata": {"cpu_features", "kernels", "compiler", "libraries",
+ *               "seeds", "stage_seconds", "git_commit", ...}
+ * The baseline comparison reads only "metrics".
+ */
+#ifndef SDQ_CLI_SUITE_H
+#define SDQ_CLI_SUITE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* ------------------------------------------------------------ file output */
+
+/* Writes len bytes to path atomically: a temporary file "path.tmp.<pid>" in
+ * the same folder is written, flushed, closed and renamed over path. */
+int sdq_write_file_atomic(const char *path, const void *data, size_t len,
+                          char *err, size_t errlen);
+
+/* Dumps json (indented, keys in insertion order) to path atomically. */
+int sdq_write_json_atomic(const char *path, const json_t *json, char *err,
+                          size_t errlen);
+
+/* Creates path and its missing parents (mode 0755). */
+int sdq_mkdir_p(const char *path, char *err, size_t errlen);
+
+/* A growable string, used to build report files in memory before the atomic
+ * write. sdq_buf_printf returns -1 only when memory runs out. */
+typedef struct sdq_buf {
+  char *data;
+  size_t len, cap;
+  int failed; /* set when an append ran out of memory */
+} sdq_buf;
+
+int sdq_buf_printf(sdq_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void sdq_buf_free(sdq_buf *b);
+
+/* ------------------------------------------------------------- SVG plots */
+
+/* One labelled value of a bar chart; group is the series index (0, 1, ...)
+ * when several series share a category (grouped bars). */
+typedef struct sdq_svg_bar {
+  const char *category;
+  int series;
+  double value;
+} sdq_svg_bar;
+
+/* One point of a scatter plot. */
+typedef struct sdq_svg_point {
+  double x, y;
+  int series;
+  const char *label; /* may be NULL */
+} sdq_svg_point;
+
+/* Renders a (grouped) vertical bar chart to b. series_names[n_series] label
+ * the legend; categories appear in the order of their first bar. The y axis
+ * starts at min(0, smallest value) and ends above the largest value. */
+int sdq_svg_bar_chart(sdq_buf *b, const char *title, const char *y_label,
+                      const sdq_svg_bar *bars, int n_bars,
+                      const char *const *series_names, int n_series);
+
+/* Renders a scatter plot to b; series_names[n_series] label the legend and
+ * pick the marker colour. */
+int sdq_svg_scatter(sdq_buf *b, const char *title, const char *x_label,
+                    const char *y_label, const sdq_svg_point *points,
+                    int n_points, const char *const *series_names,
+                    int n_series);
+
+/* --------------------------------------------------------- the report */
+
+/* Writes report.md, results.json, configs.csv, cpt.csv, attacks.csv and the
+ * SVG plots (f1_per_config.svg, f1_vs_bits.svg, cpt_vs_switchable.svg,
+ * attacks.svg) into dir, each atomically. results is the document described
+ * at the top of this header. */
+int sdq_report_write(const char *dir, const json_t *results, char *err,
+                     size_t errlen);
+
+/* Rebuilds results["metrics"] from results["tables"]; returns 0 or -1 when a
+ * table row lacks a key. */
+int sdq_results_fill_metrics(json_t *results, char *err, size_t errlen);
+
+/* ------------------------------------------------------ run metadata */
+
+/* Returns a new object with cpu_features, the kernel table (each kernel's
+ * name and the ISA variant that implements it), compiler (__VERSION__),
+ * libraries (jansson, PCRE2, SLEEF versions) and git_commit (from configure
+ * time when known, else `git describe` in the source tree when it is a
+ * checkout, else null). NULL when memory runs out. */
+json_t *sdq_suite_metadata(void);
+
+/* --------------------------------------------------- stage bookkeeping */
+
+/* A stage is done when work_dir/stage-<name>.json exists and its "options"
+ * equal the given options (json_equal). Returns a new reference to the
+ * stored "result" then, or NULL (not done, different options, or unreadable
+ * marker: the stage runs again). *seconds receives the stored duration. */
+json_t *sdq_stage_load(const char *work_dir, const char *name,
+                       const json_t *options, double *seconds);
+
+/* Marks a stage done: writes {"stage", "options", "result", "seconds"} to
+ * work_dir/stage-<name>.json atomically (the marker is written last, after
+ * every other output of the stage). */
+int sdq_stage_save(const char *work_dir, const char *name,
+                   const json_t *options, const json_t *result,
+                   double seconds, char *err, size_t errlen);
+
+/* ------------------------------------------------ baseline comparison */
+
+/* Tolerance applied to one metric key (absolute, in the metric's own unit:
+ * F1/EM points 0..100, success rate in percent, bits). Returns a negative
+ * value for keys that are informational only (never compared). */
+double sdq_metric_tolerance(const char *key);
+
+/* Compares results["metrics"] with baseline["metrics"]. For every baseline
+ * key: missing in results -> failure; |current - baseline| beyond the
+ * tolerance -> failure when worse, and also when better unless
+ * allow_better. "Worse" means lower, except for keys ending in
+ * "/success_rate", where higher is worse. Writes one
+ * line per compared metric to report (may be NULL) and returns the number of
+ * failures, or -1 with err when either document has no "metrics" object. */
+int sdq_baseline_compare(const json_t *results, const json_t *baseline,
+                         int allow_better, sdq_buf *report, char *err,
+                         size_t errlen);
+
+#endif

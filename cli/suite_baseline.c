@@ -1,0 +1,82 @@
+/* suite_baseline.c - compares a run's metrics with a stored baseline, metric
+ * by metric, each against its own absolute tolerance. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/suite.h"
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Tolerances, in the metric's unit. They are wide enough for the
+ * run-to-run noise of a different seed on the default subset sizes (a few
+ * dozen questions, where one answer moves F1 by 1-3 points) and narrow
+ * enough to catch a broken kernel or a mis-quantized layer, which moves F1 by
+ * tens of points. Derived values (differences) are not compared: their
+ * inputs are. */
+double sdq_metric_tolerance(const char *key) {
+  if (ends_with(key, "/diff"))
+    return -1.0;
+  if (ends_with(key, "/avg_bits_plain") || ends_with(key, "/avg_bits_weighted"))
+    return 0.01;
+  if (ends_with(key, "/success_rate"))
+    return 25.0;
+  if (!strncmp(key, "attacks/", 8) || !strncmp(key, "transfer/", 9))
+    return 10.0;
+  if (ends_with(key, "/em") || ends_with(key, "f1"))
+    return 8.0;
+  return -1.0;
+}
+
+int sdq_baseline_compare(const json_t *results, const json_t *baseline,
+                         int allow_better, sdq_buf *report, char *err,
+                         size_t errlen) {
+  const json_t *cur = json_object_get(results, "metrics");
+  const json_t *base = json_object_get(baseline, "metrics");
+  if (!json_is_object(cur) || !json_is_object(base)) {
+    snprintf(err, errlen, "%s has no \"metrics\" object; is it an sdq suite results.json?",
+             json_is_object(cur) ? "the baseline" : "the results");
+    return -1;
+  }
+
+  int failures = 0;
+  const char *key;
+  const json_t *bv;
+  json_object_foreach((json_t *)base, key, bv) {
+    double tol = sdq_metric_tolerance(key);
+    if (tol < 0 || json_is_null(bv))
+      continue;
+    const json_t *cv = json_object_get(cur, key);
+    if (!json_is_number(cv)) {
+      failures++;
+      if (report)
+        sdq_buf_printf(report, "FAIL  %s: missing from this run (baseline %.2f)\n", key,
+                       json_number_value(bv));
+      continue;
+    }
+
+    double b = json_number_value(bv), c = json_number_value(cv);
+    double delta = c - b;
+    int higher_is_worse = ends_with(key, "/success_rate");
+    int worse = higher_is_worse ? delta > tol : delta < -tol;
+    int better = higher_is_worse ? delta < -tol : delta > tol;
+    const char *verdict = "ok   ";
+    if (worse || (better && !allow_better)) {
+      failures++;
+      verdict = "FAIL ";
+    } else if (better) {
+      verdict = "BETTER";
+    }
+    if (report)
+      sdq_buf_printf(report, "%s %s: %.2f (baseline %.2f, change %+.2f, tolerance +-%.2f)%s\n",
+                     verdict, key, c, b, delta, tol,
+                     worse ? " worse than the baseline"
+                           : better ? " better than the baseline" : "");
+  }
+  return failures;
+}

@@ -1,0 +1,136 @@
+/* gemm_avx2.c - AVX2+FMA fp32 GEMMs: a 6x16 register-tile micro-kernel inside
+ * the blocked driver of sgemm_blocked.h. */
+#include "config.h"
+
+#include <immintrin.h>
+
+#include "internal.h"
+#include "x86/sgemm_blocked.h"
+
+#define MR 6
+#define NR 16
+
+/* The micro-kernel (contract in sgemm_blocked.h): 12 accumulators of 8
+ * floats hold the 6x16 tile; per k, two loads of B and six broadcasts of A. */
+static void sgemm_avx2_6x16(int kc, const float *a, const float *b, float *c,
+                            int ldc, float beta, int mr, int nr) {
+  __m256 acc[MR][2];
+  for (int i = 0; i < MR; i++)
+    acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+
+  for (int p = 0; p < kc; p++) {
+    __m256 b0 = _mm256_loadu_ps(b);
+    __m256 b1 = _mm256_loadu_ps(b + 8);
+    for (int i = 0; i < MR; i++) {
+      __m256 ai = _mm256_broadcast_ss(a + i);
+      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+    }
+    a += MR;
+    b += NR;
+  }
+
+  if (mr == MR && nr == NR) {
+    __m256 vbeta = _mm256_set1_ps(beta);
+    for (int i = 0; i < MR; i++) {
+      float *ci = c + (ptrdiff_t)i * ldc;
+      if (beta != 0.0f) {
+        acc[i][0] = _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(ci), acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(ci + 8), acc[i][1]);
+      }
+      _mm256_storeu_ps(ci, acc[i][0]);
+      _mm256_storeu_ps(ci + 8, acc[i][1]);
+    }
+    return;
+  }
+
+  /* Edge tile: spill the registers and copy the valid corner. */
+  float tile[MR * NR];
+  for (int i = 0; i < MR; i++) {
+    _mm256_storeu_ps(tile + i * NR, acc[i][0]);
+    _mm256_storeu_ps(tile + i * NR + 8, acc[i][1]);
+  }
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nr; j++)
+      sgemm_store_beta(&c[(ptrdiff_t)i * ldc + j], beta, tile[i * NR + j]);
+}
+
+static inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+static float dot_avx2(int K, const float *x, const float *y) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int k = 0;
+  for (; k + 16 <= K; k += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(y + k + 8), s1);
+  }
+  for (; k + 8 <= K; k += 8)
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k), s0);
+  float sum = hsum256(_mm256_add_ps(s0, s1));
+  for (; k < K; k++)
+    sum += x[k] * y[k];
+  return sum;
+}
+
+/* out[0..nw) = sum_k a[k*a_stride] * b[k*ldb + 0..nw) (SGEMM_ROW_CHUNK = 128
+ * columns = 16 registers). Columns past the last multiple of 8 use a masked
+ * load, so nothing past b[nw-1] is read. */
+static void row_avx2(int K, const float *a, ptrdiff_t a_stride, const float *b,
+                     ptrdiff_t ldb, int nw, float *out) {
+  enum { V = SGEMM_ROW_CHUNK / 8 };
+  __m256 acc[V];
+  int full = nw / 8, rest = nw % 8;
+  __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest),
+                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  for (int v = 0; v < V; v++)
+    acc[v] = _mm256_setzero_ps();
+
+  for (int k = 0; k < K; k++) {
+    __m256 ak = _mm256_set1_ps(a[k * a_stride]);
+    const float *bk = b + k * ldb;
+    for (int v = 0; v < full; v++)
+      acc[v] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(bk + 8 * v), acc[v]);
+    if (rest)
+      acc[full] = _mm256_fmadd_ps(ak, _mm256_maskload_ps(bk + 8 * full, mask),
+                                  acc[full]);
+  }
+
+  for (int v = 0; v < full; v++)
+    _mm256_storeu_ps(out + 8 * v, acc[v]);
+  if (rest)
+    _mm256_maskstore_ps(out + 8 * full, mask, acc[full]);
+}
+
+static const struct sgemm_kernel kernel_avx2 = {
+    .mr = MR, .nr = NR, .mc = 144, .kc = 256, .nc = 4096,
+    .ukr = sgemm_avx2_6x16, .dot = dot_avx2, .row = row_avx2,
+};
+
+static void sgemm_nt_avx2(int M, int N, int K, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc) {
+  sgemm_blocked_nt(&kernel_avx2, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void sgemm_nn_avx2(int M, int N, int K, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc) {
+  sgemm_blocked_nn(&kernel_avx2, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void sgemm_tn_avx2(int M, int N, int K, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc) {
+  sgemm_blocked_tn(&kernel_avx2, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sdq_register_gemm_avx2(sdq_kernel_table *t) {
+  t->sgemm_nt = sgemm_nt_avx2;
+  t->sgemm_nn = sgemm_nn_avx2;
+  t->sgemm_tn = sgemm_tn_avx2;
+  t->impl[SDQ_K_SGEMM_NT] = SDQ_ISA_AVX2;
+  t->impl[SDQ_K_SGEMM_NN] = SDQ_ISA_AVX2;
+  t->impl[SDQ_K_SGEMM_TN] = SDQ_ISA_AVX2;
+}

@@ -1,0 +1,119 @@
+/* gemm_avx512.c - AVX-512 fp32 GEMMs: a 12x32 register-tile micro-kernel inside
+ * the blocked driver of sgemm_blocked.h. */
+#include "config.h"
+
+#include <immintrin.h>
+
+#include "internal.h"
+#include "x86/sgemm_blocked.h"
+
+#define MR 12
+#define NR 32
+
+/* The micro-kernel (contract in sgemm_blocked.h): 24 accumulators of 16
+ * floats hold the 12x32 tile; per k, two loads of B and twelve broadcasts
+ * of A (folded into the FMAs as embedded broadcasts). */
+static void sgemm_avx512_12x32(int kc, const float *a, const float *b,
+                               float *c, int ldc, float beta, int mr, int nr) {
+  __m512 acc[MR][2];
+  for (int i = 0; i < MR; i++)
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+
+  for (int p = 0; p < kc; p++) {
+    __m512 b0 = _mm512_loadu_ps(b);
+    __m512 b1 = _mm512_loadu_ps(b + 16);
+    for (int i = 0; i < MR; i++) {
+      __m512 ai = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+    }
+    a += MR;
+    b += NR;
+  }
+
+  /* Full rows use masked stores for a partial width, so only edge rows
+   * below mr are skipped; nothing outside the mr x nr corner is touched. */
+  __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+  __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+  __m512 vbeta = _mm512_set1_ps(beta);
+  for (int i = 0; i < mr; i++) {
+    float *ci = c + (ptrdiff_t)i * ldc;
+    if (beta != 0.0f) {
+      acc[i][0] = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, ci), acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m1, ci + 16), acc[i][1]);
+    }
+    _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+  }
+}
+
+static float dot_avx512(int K, const float *x, const float *y) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int k = 0;
+  for (; k + 32 <= K; k += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), _mm512_loadu_ps(y + k), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(y + k + 16), s1);
+  }
+  for (; k < K; k += 16) {
+    __mmask16 m = K - k >= 16 ? 0xffff : (__mmask16)((1u << (K - k)) - 1);
+    s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + k),
+                         _mm512_maskz_loadu_ps(m, y + k), s0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* out[0..nw) = sum_k a[k*a_stride] * b[k*ldb + 0..nw) (SGEMM_ROW_CHUNK = 128
+ * columns = 8 registers); the last register uses a masked load. */
+static void row_avx512(int K, const float *a, ptrdiff_t a_stride,
+                       const float *b, ptrdiff_t ldb, int nw, float *out) {
+  enum { V = SGEMM_ROW_CHUNK / 16 };
+  __m512 acc[V];
+  __mmask16 mask[V];
+  for (int v = 0; v < V; v++) {
+    int left = nw - 16 * v;
+    mask[v] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    acc[v] = _mm512_setzero_ps();
+  }
+
+  for (int k = 0; k < K; k++) {
+    __m512 ak = _mm512_set1_ps(a[k * a_stride]);
+    const float *bk = b + k * ldb;
+    for (int v = 0; v < V; v++)
+      acc[v] = _mm512_fmadd_ps(ak, _mm512_maskz_loadu_ps(mask[v], bk + 16 * v), acc[v]);
+  }
+
+  for (int v = 0; v < V; v++)
+    _mm512_mask_storeu_ps(out + 16 * v, mask[v], acc[v]);
+}
+
+static const struct sgemm_kernel kernel_avx512 = {
+    .mr = MR, .nr = NR, .mc = 144, .kc = 192, .nc = 4096,
+    .ukr = sgemm_avx512_12x32, .dot = dot_avx512, .row = row_avx512,
+};
+
+static void sgemm_nt_avx512(int M, int N, int K, const float *A, int lda,
+                            const float *B, int ldb, float beta, float *C,
+                            int ldc) {
+  sgemm_blocked_nt(&kernel_avx512, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void sgemm_nn_avx512(int M, int N, int K, const float *A, int lda,
+                            const float *B, int ldb, float beta, float *C,
+                            int ldc) {
+  sgemm_blocked_nn(&kernel_avx512, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void sgemm_tn_avx512(int M, int N, int K, const float *A, int lda,
+                            const float *B, int ldb, float beta, float *C,
+                            int ldc) {
+  sgemm_blocked_tn(&kernel_avx512, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sdq_register_gemm_avx512(sdq_kernel_table *t) {
+  t->sgemm_nt = sgemm_nt_avx512;
+  t->sgemm_nn = sgemm_nn_avx512;
+  t->sgemm_tn = sgemm_tn_avx512;
+  t->impl[SDQ_K_SGEMM_NT] = SDQ_ISA_AVX512;
+  t->impl[SDQ_K_SGEMM_NN] = SDQ_ISA_AVX512;
+  t->impl[SDQ_K_SGEMM_TN] = SDQ_ISA_AVX512;
+}

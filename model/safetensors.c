@@ -472,7 +472,8 @@ static int compare_metadata(const void *a, const void *b)
 static int check_coverage(const char *path, sdq_safetensors *st, char *err,
                           size_t errlen)
 {
-  qsort(st->tensors, st->n_tensors, sizeof *st->tensors, compare_by_offset);
+  if (st->n_tensors > 1)
+    qsort(st->tensors, st->n_tensors, sizeof *st->tensors, compare_by_offset);
 
   size_t expected = 0;
   for (size_t i = 0; i < st->n_tensors; i++) {
@@ -543,8 +544,10 @@ static int parse_header(const char *path, size_t header_len, sdq_safetensors *st
   if (check_coverage(path, st, err, errlen) != 0)
     return -1;
 
-  qsort(st->tensors, st->n_tensors, sizeof *st->tensors, compare_by_name);
-  qsort(st->metadata, st->n_metadata, sizeof *st->metadata, compare_metadata);
+  if (st->n_tensors > 1)
+    qsort(st->tensors, st->n_tensors, sizeof *st->tensors, compare_by_name);
+  if (st->n_metadata > 1)
+    qsort(st->metadata, st->n_metadata, sizeof *st->metadata, compare_metadata);
   return 0;
 }
 
@@ -835,7 +838,8 @@ static int check_write_tensors(const char *path, const sdq_st_write_tensor *tens
     total += numel * sizeof(float);
   }
 
-  qsort(order, n, sizeof *order, compare_write_tensor_ptr);
+  if (n > 1)
+    qsort(order, n, sizeof *order, compare_write_tensor_ptr);
   for (size_t i = 1; i < n; i++)
     if (strcmp(order[i - 1]->name, order[i]->name) == 0)
       return st_fail(err, errlen, path, order[i]->name, "the name appears twice");

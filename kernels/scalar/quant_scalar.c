@@ -54,9 +54,8 @@ int sdq_quantize_rows_scalar(const float *x, int rows, int cols, int ld,
   return bad;
 }
 
-/* With scale_in, a row whose scale is NaN, infinite or negative is handled
- * like a row holding NaN: y is NaN, scale_out is NaN and the row is counted.
- * A scale_in of 0 (or one whose reciprocal overflows) gives y = 0. */
+/* Rows that sdq_fake_quant_row_scale rejects get y = NaN and scale_out NaN
+ * and are counted in the return value. */
 int sdq_fake_quant_scalar(const float *x, int rows, int cols, int ld, int bits,
                           const float *scale_in, float *y, float *scale_out) {
   const int qmax = sdq_qmax(bits);
@@ -67,25 +66,12 @@ int sdq_fake_quant_scalar(const float *x, int rows, int cols, int ld, int bits,
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (size_t)r * (size_t)ld;
     float *yr = y + (size_t)r * (size_t)ld;
-    const float maxabs = row_maxabs(xr, cols);
-    float s, inv;
-    if (scale_in == NULL) {
-      if (!isnan(maxabs))
-        sdq_row_scale(maxabs, qmax, &s, &inv);
-      else
-        s = NAN;
-    } else {
-      s = scale_in[r];
-      if (!isnan(maxabs) && s >= 0.0f && s <= FLT_MAX) {
-        inv = 1.0f / s;
-        if (!(inv <= FLT_MAX))
-          inv = 0.0f;
-      } else {
-        s = NAN;
-      }
-    }
+    float s, inv = 0.0f;
+    const int row_bad =
+        sdq_fake_quant_row_scale(row_maxabs(xr, cols), scale_in, r, qmax, &s,
+                                 &inv);
 
-    if (isnan(s)) {
+    if (row_bad) {
       for (int k = 0; k < cols; k++)
         yr[k] = NAN;
       bad++;

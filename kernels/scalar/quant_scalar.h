@@ -26,6 +26,35 @@ static inline void sdq_row_scale(float maxabs, int qmax, float *scale,
   }
 }
 
+/* Chooses the scale s and reciprocal inv of row r for fake quantization, as
+ * every variant does: the MinMax scale of maxabs when scale_in is NULL, else
+ * scale_in[r]. A scale_in of 0 (or one whose reciprocal overflows) gives
+ * inv = 0, so y = 0. Returns 1, with s = NaN, when the row cannot be
+ * quantized: maxabs is NaN (the row holds NaN/inf) or scale_in[r] is NaN,
+ * infinite or negative. */
+static inline int sdq_fake_quant_row_scale(float maxabs, const float *scale_in,
+                                           int r, int qmax, float *s,
+                                           float *inv) {
+  if (maxabs != maxabs) {
+    *s = __builtin_nanf("");
+    return 1;
+  }
+  if (scale_in == NULL) {
+    sdq_row_scale(maxabs, qmax, s, inv);
+    return 0;
+  }
+  const float given = scale_in[r];
+  if (!(given >= 0.0f && given <= FLT_MAX)) {
+    *s = __builtin_nanf("");
+    return 1;
+  }
+  *s = given;
+  *inv = 1.0f / given;
+  if (!(*inv <= FLT_MAX))
+    *inv = 0.0f;
+  return 0;
+}
+
 /* Returns 1 when x is NaN or +-inf. */
 static inline int sdq_nonfinite(float x) { return !(x - x == 0.0f); }
 

@@ -1,0 +1,521 @@
+/* quant_avx512_impl.h - AVX-512 bodies of the quantization kernels, shared by
+ * quant_avx512.c (vpmaddubsw dot products) and quant_avx512vnni.c (vpdpbusd).
+ *
+ * Include it once per file after defining SDQ_I8_VNNI to 0 or 1; every
+ * function is static, so each file gets its own copy compiled with its own
+ * -m flags.
+ */
+#ifndef SDQ_QUANT_AVX512_IMPL_H
+#define SDQ_QUANT_AVX512_IMPL_H
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "scalar/quant_scalar.h"
+#include "sdq_pack.h"
+
+#define SDQ_INLINE static inline __attribute__((always_inline))
+
+/* Rows of A per work item of the integer GEMM (they share the W tile). */
+#define I8_M_BLOCK 64
+
+static inline __mmask16 tail_mask16(int n) {
+  if (n <= 0)
+    return 0;
+  return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+/* ------------------------------------------------------- quantize_rows */
+
+/* Returns max|x[0..cols)|, or NaN when the row holds NaN or +-inf. */
+static float row_maxabs_avx512(const float *x, int cols) {
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  const __m512 big = _mm512_set1_ps(FLT_MAX);
+  __m512 m = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  for (int k = 0; k < cols; k += 16) {
+    __m512 v = _mm512_maskz_loadu_ps(tail_mask16(cols - k), x + k);
+    v = _mm512_andnot_ps(sign, v);
+    bad |= _mm512_cmp_ps_mask(v, big, _CMP_NLE_UQ);
+    m = _mm512_max_ps(m, v);
+  }
+  return bad ? NAN : _mm512_reduce_max_ps(m);
+}
+
+/* clamp(rint(x * inv), -qmax, qmax) in fp32, rounding in the current mode
+ * exactly like rintf() in the scalar reference. */
+SDQ_INLINE __m512 quantize_ps(__m512 x, __m512 inv, __m512 qmax) {
+  const __m512 r =
+      _mm512_roundscale_ps(_mm512_mul_ps(x, inv), _MM_FROUND_CUR_DIRECTION);
+  return _mm512_max_ps(_mm512_min_ps(r, qmax),
+                       _mm512_sub_ps(_mm512_setzero_ps(), qmax));
+}
+
+static void quantize_row_avx512(const float *x, int cols, float inv, int qmax,
+                                int8_t *q) {
+  const __m512 vinv = _mm512_set1_ps(inv);
+  const __m512 vqmax = _mm512_set1_ps((float)qmax);
+  for (int k = 0; k < cols; k += 16) {
+    const __mmask16 mask = tail_mask16(cols - k);
+    const __m512 r = quantize_ps(_mm512_maskz_loadu_ps(mask, x + k), vinv, vqmax);
+    _mm512_mask_cvtepi32_storeu_epi8(q + k, mask, _mm512_cvtps_epi32(r));
+  }
+}
+
+static int quantize_rows_avx512(const float *x, int rows, int cols, int ld,
+                                int bits, int8_t *q, float *scale) {
+  const int qmax = sdq_qmax(bits);
+  if (qmax == 0)
+    return -1;
+
+  int bad = 0;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (size_t)r * (size_t)ld;
+    int8_t *qr = q + (size_t)r * (size_t)cols;
+    const float maxabs = row_maxabs_avx512(xr, cols);
+    if (isnan(maxabs)) {
+      scale[r] = NAN;
+      memset(qr, 0, (size_t)cols);
+      bad++;
+      continue;
+    }
+    float inv;
+    sdq_row_scale(maxabs, qmax, &scale[r], &inv);
+    quantize_row_avx512(xr, cols, inv, qmax, qr);
+  }
+  return bad;
+}
+
+/* ----------------------------------------------------------- fake quant */
+
+static int fake_quant_avx512(const float *x, int rows, int cols, int ld,
+                             int bits, const float *scale_in, float *y,
+                             float *scale_out) {
+  const int qmax = sdq_qmax(bits);
+  if (qmax == 0)
+    return -1;
+
+  const __m512 vqmax = _mm512_set1_ps((float)qmax);
+  int bad = 0;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (size_t)r * (size_t)ld;
+    float *yr = y + (size_t)r * (size_t)ld;
+    float s, inv = 0.0f;
+    const int row_bad = sdq_fake_quant_row_scale(
+        row_maxabs_avx512(xr, cols), scale_in, r, qmax, &s, &inv);
+    if (scale_out != NULL)
+      scale_out[r] = s;
+    if (row_bad) {
+      for (int k = 0; k < cols; k++)
+        yr[k] = NAN;
+      bad++;
+      continue;
+    }
+
+    const __m512 vs = _mm512_set1_ps(s), vinv = _mm512_set1_ps(inv);
+    for (int k = 0; k < cols; k += 16) {
+      const __mmask16 mask = tail_mask16(cols - k);
+      const __m512 v =
+          quantize_ps(_mm512_maskz_loadu_ps(mask, xr + k), vinv, vqmax);
+      _mm512_mask_storeu_ps(yr + k, mask, _mm512_mul_ps(vs, v));
+    }
+  }
+  return bad;
+}
+
+static void fake_quant_backward_avx512(const float *x, const float *dy,
+                                       int rows, int cols, int ld, int bits,
+                                       const float *scale, float *dx) {
+  const int qmax = sdq_qmax(bits);
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  for (int r = 0; r < rows; r++) {
+    const size_t off = (size_t)r * (size_t)ld;
+    const __m512 limit = _mm512_set1_ps((float)qmax * scale[r]);
+    for (int k = 0; k < cols; k += 16) {
+      const __mmask16 mask = tail_mask16(cols - k);
+      const __m512 ax =
+          _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(mask, x + off + k));
+      const __mmask16 pass = _mm512_cmp_ps_mask(ax, limit, _CMP_LE_OQ) & mask;
+      _mm512_mask_storeu_ps(dx + off + k, mask,
+                            _mm512_maskz_loadu_ps(pass, dy + off + k));
+    }
+  }
+}
+
+/* ------------------------------------------------------------ unpacking */
+
+/* Returns the 64 unsigned fields u = q + offset of the packed group at src,
+ * in k order, for the container width cbits (see sdq_pack.h). */
+SDQ_INLINE __m512i unpack_u8_avx512(const uint8_t *src, int cbits) {
+  const __m512i lo2 = _mm512_set1_epi8(0x03);
+  const __m256i lo4 = _mm256_set1_epi8(0x0f);
+  /* per-128-bit-lane shifts 0, 2, 4, 6 spread the 2-bit fields in k order */
+  const __m512i shifts = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2,
+                                          0, 0, 0, 0);
+  if (cbits == 8)
+    return _mm512_loadu_si512(src);
+
+  __m512i nib = _mm512_setzero_si512(), two = _mm512_setzero_si512();
+  if (cbits == 4 || cbits == 6) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)src);
+    const __m256i lo = _mm256_and_si256(v, lo4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+    nib = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    if (cbits == 4)
+      return nib;
+    src += 32;
+  }
+  const __m512i b =
+      _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)src));
+  two = _mm512_and_si512(_mm512_srlv_epi32(b, shifts), lo2);
+  if (cbits == 2)
+    return two;
+  return _mm512_or_si512(nib, _mm512_slli_epi16(two, 4));
+}
+
+/* Converts the 64 fields of u to fp32 q = u - offset, 16 per vector. */
+SDQ_INLINE void fields_to_ps(__m512i u, __m512i offset, __m512 f[4]) {
+  f[0] = _mm512_cvtepi32_ps(_mm512_sub_epi32(
+      _mm512_cvtepu8_epi32(_mm512_castsi512_si128(u)), offset));
+  f[1] = _mm512_cvtepi32_ps(_mm512_sub_epi32(
+      _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u, 1)), offset));
+  f[2] = _mm512_cvtepi32_ps(_mm512_sub_epi32(
+      _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u, 2)), offset));
+  f[3] = _mm512_cvtepi32_ps(_mm512_sub_epi32(
+      _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u, 3)), offset));
+}
+
+/* ------------------------------------------------------ qgemm_f32_nt */
+
+/* Dot products of mr (1..4) rows of A with one packed W row; the sums go to
+ * out[0..mr). The last group loads A under a mask, so A is never read past
+ * K. */
+SDQ_INLINE void f32_nt_row(const float *A, int lda, int mr,
+                           const uint8_t *wrow, int K, int cbits,
+                           float out[4]) {
+  const __m512i offset = _mm512_set1_epi32(1 << (cbits - 1));
+  const size_t group_bytes = 8u * (size_t)cbits;
+  __m512 acc[4][4];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++)
+      acc[i][j] = _mm512_setzero_ps();
+
+  for (int k0 = 0; k0 < K; k0 += SDQ_PACK_GROUP, wrow += group_bytes) {
+    __m512 f[4];
+    fields_to_ps(unpack_u8_avx512(wrow, cbits), offset, f);
+    if (k0 + SDQ_PACK_GROUP <= K) {
+      for (int i = 0; i < mr; i++) {
+        const float *a = A + (size_t)i * (size_t)lda + k0;
+        for (int j = 0; j < 4; j++)
+          acc[i][j] = _mm512_fmadd_ps(_mm512_loadu_ps(a + 16 * j), f[j],
+                                      acc[i][j]);
+      }
+    } else {
+      for (int i = 0; i < mr; i++) {
+        const float *a = A + (size_t)i * (size_t)lda + k0;
+        for (int j = 0; j < 4; j++)
+          acc[i][j] = _mm512_fmadd_ps(
+              _mm512_maskz_loadu_ps(tail_mask16(K - k0 - 16 * j), a + 16 * j),
+              f[j], acc[i][j]);
+      }
+    }
+  }
+
+  for (int i = 0; i < mr; i++)
+    out[i] = _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]),
+                      _mm512_add_ps(acc[i][2], acc[i][3])));
+}
+
+SDQ_INLINE void f32_nt_impl(int M, const float *A, int lda,
+                            const sdq_qmatrix *W, float beta, float *C,
+                            int ldc, int cbits) {
+  const int N = W->rows, K = W->cols;
+  const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
+
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; n++) {
+    const uint8_t *wrow = W->packed + (size_t)n * row_bytes;
+    const float s = W->scale[n];
+    for (int m0 = 0; m0 < M; m0 += 4) {
+      const int mr = M - m0 < 4 ? M - m0 : 4;
+      float out[4];
+      if (mr == 4)
+        f32_nt_row(A + (size_t)m0 * (size_t)lda, lda, 4, wrow, K, cbits, out);
+      else
+        f32_nt_row(A + (size_t)m0 * (size_t)lda, lda, mr, wrow, K, cbits, out);
+      for (int i = 0; i < mr; i++) {
+        float *c = C + (size_t)(m0 + i) * (size_t)ldc + n;
+        *c = beta == 0.0f ? s * out[i] : beta * *c + s * out[i];
+      }
+    }
+  }
+}
+
+static void qgemm_f32_nt_avx512(int M, const float *A, int lda,
+                                const sdq_qmatrix *W, float beta, float *C,
+                                int ldc) {
+  switch (sdq_pack_container_bits(W->bits)) {
+  case 2: f32_nt_impl(M, A, lda, W, beta, C, ldc, 2); break;
+  case 4: f32_nt_impl(M, A, lda, W, beta, C, ldc, 4); break;
+  case 6: f32_nt_impl(M, A, lda, W, beta, C, ldc, 6); break;
+  default: f32_nt_impl(M, A, lda, W, beta, C, ldc, 8); break;
+  }
+}
+
+/* ------------------------------------------------------ qgemm_f32_nn */
+
+/* Rows of A (and C) per register tile of the nn kernel. */
+#define NN_MR 6
+
+/* C[m0..m0+mr, k0..k0+64) = beta*C + sum_n A[m,n] * scale[n] * q[n,k]:
+ * mr x 64 accumulators stay in registers while every W row's group g is
+ * unpacked once and used for all mr rows. */
+SDQ_INLINE void f32_nn_tile(const float *A, int lda, int mr,
+                            const sdq_qmatrix *W, int g, int cbits,
+                            float beta, float *C, int ldc) {
+  const int N = W->rows, K = W->cols;
+  const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
+  const size_t group_bytes = 8u * (size_t)cbits;
+  const __m512i offset = _mm512_set1_epi32(1 << (cbits - 1));
+  const int k0 = g * SDQ_PACK_GROUP;
+  __mmask16 mask[4];
+  for (int j = 0; j < 4; j++)
+    mask[j] = tail_mask16(K - k0 - 16 * j);
+
+  __m512 acc[NN_MR][4];
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < 4; j++)
+      acc[i][j] = beta == 0.0f
+                      ? _mm512_setzero_ps()
+                      : _mm512_mul_ps(
+                            _mm512_set1_ps(beta),
+                            _mm512_maskz_loadu_ps(
+                                mask[j], C + (size_t)i * (size_t)ldc + k0 +
+                                             16 * j));
+
+  const uint8_t *src = W->packed + (size_t)g * group_bytes;
+  for (int n = 0; n < N; n++, src += row_bytes) {
+    __m512 f[4];
+    fields_to_ps(unpack_u8_avx512(src, cbits), offset, f);
+    const float s = W->scale[n];
+    for (int i = 0; i < mr; i++) {
+      const __m512 coef = _mm512_set1_ps(A[(size_t)i * (size_t)lda + n] * s);
+      for (int j = 0; j < 4; j++)
+        acc[i][j] = _mm512_fmadd_ps(coef, f[j], acc[i][j]);
+    }
+  }
+
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < 4; j++)
+      _mm512_mask_storeu_ps(C + (size_t)i * (size_t)ldc + k0 + 16 * j,
+                            mask[j], acc[i][j]);
+}
+
+SDQ_INLINE void f32_nn_impl(int M, const float *A, int lda,
+                            const sdq_qmatrix *W, float beta, float *C,
+                            int ldc, int cbits) {
+  const int groups = sdq_pack_cols_padded(W->cols) / SDQ_PACK_GROUP;
+  const int mtiles = (M + NN_MR - 1) / NN_MR;
+
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int t = 0; t < mtiles; t++)
+    for (int g = 0; g < groups; g++) {
+      const int m0 = t * NN_MR;
+      const int mr = M - m0 < NN_MR ? M - m0 : NN_MR;
+      const float *a = A + (size_t)m0 * (size_t)lda;
+      float *c = C + (size_t)m0 * (size_t)ldc;
+      if (mr == NN_MR)
+        f32_nn_tile(a, lda, NN_MR, W, g, cbits, beta, c, ldc);
+      else
+        f32_nn_tile(a, lda, mr, W, g, cbits, beta, c, ldc);
+    }
+}
+
+static void qgemm_f32_nn_avx512(int M, const float *A, int lda,
+                                const sdq_qmatrix *W, float beta, float *C,
+                                int ldc) {
+  switch (sdq_pack_container_bits(W->bits)) {
+  case 2: f32_nn_impl(M, A, lda, W, beta, C, ldc, 2); break;
+  case 4: f32_nn_impl(M, A, lda, W, beta, C, ldc, 4); break;
+  case 6: f32_nn_impl(M, A, lda, W, beta, C, ldc, 6); break;
+  default: f32_nn_impl(M, A, lda, W, beta, C, ldc, 8); break;
+  }
+}
+
+/* ------------------------------------------------------- qgemm_i8_nt */
+
+/* Integer dot products. Weights enter as the unsigned operand u = q + offset
+ * and activations as the signed operand qa, so sum u*qa = dot +
+ * offset * sum(qa), and the kernel subtracts offset * sum(qa[m]) per row.
+ *
+ * vpdpbusd (VNNI) adds four u8*s8 products straight into int32. vpmaddubsw
+ * adds pairs into int16 with saturation: a pair is at most
+ * 2 * u_max * |qa|_max. With 2..6-bit containers u <= 63, and with an 8-bit
+ * container but act_bits <= 7 (|qa| <= 63) a pair is at most 2 * 255 * 63 =
+ * 32130, both below 32767. The remaining case, 8-bit container and 8-bit
+ * activations (2 * 255 * 127 would saturate), multiplies |q| (<= 127) by
+ * qa with the sign of q moved onto it: pairs are at most 2 * 127 * 127 =
+ * 32258 and the sum is the signed dot product itself (no offset term). */
+SDQ_INLINE __m512i dot_u8s8(__m512i acc, __m512i u, __m512i a, int sign_trick) {
+#if SDQ_I8_VNNI
+  (void)sign_trick;
+  return _mm512_dpbusd_epi32(acc, u, a);
+#else
+  const __m512i ones = _mm512_set1_epi16(1);
+  if (sign_trick) {
+    const __m512i q = _mm512_xor_si512(u, _mm512_set1_epi8((char)0x80));
+    const __mmask64 neg = _mm512_movepi8_mask(q);
+    const __m512i as =
+        _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
+    return _mm512_add_epi32(
+        acc, _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(q), as),
+                               ones));
+  }
+  return _mm512_add_epi32(acc,
+                          _mm512_madd_epi16(_mm512_maddubs_epi16(u, a), ones));
+#endif
+}
+
+/* Returns the four lane sums of a, b, c, d as one vector [a b c d]. */
+SDQ_INLINE __m128i reduce4_epi32(__m512i a, __m512i b, __m512i c, __m512i d) {
+#define SDQ_HALVES(v)                                                          \
+  _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1))
+  const __m256i ab = _mm256_hadd_epi32(SDQ_HALVES(a), SDQ_HALVES(b));
+  const __m256i cd = _mm256_hadd_epi32(SDQ_HALVES(c), SDQ_HALVES(d));
+#undef SDQ_HALVES
+  const __m256i abcd = _mm256_hadd_epi32(ab, cd);
+  return _mm_add_epi32(_mm256_castsi256_si128(abcd),
+                       _mm256_extracti128_si256(abcd, 1));
+}
+
+/* C[m0.., n0..n0+nr) for mr (1..4) quantized rows of A (qa, padded rows of
+ * Kp bytes) and nr (1..4) packed W rows starting at wrow. */
+SDQ_INLINE void i8_tile(const int8_t *qa, int Kp, const float *scale_a,
+                        const int32_t *sum_a, int mr, const uint8_t *wrow,
+                        size_t row_bytes, const float *scale_w, int nr,
+                        int cbits, int sign_trick, float beta, float *C,
+                        int ldc) {
+  const size_t group_bytes = 8u * (size_t)cbits;
+  const int groups = Kp / SDQ_PACK_GROUP;
+  __m512i acc[4][4];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++)
+      acc[i][j] = _mm512_setzero_si512();
+
+  for (int g = 0; g < groups; g++) {
+    __m512i a[4];
+    for (int i = 0; i < mr; i++)
+      a[i] = _mm512_load_si512(qa + (size_t)i * (size_t)Kp +
+                               (size_t)g * SDQ_PACK_GROUP);
+    for (int j = 0; j < nr; j++) {
+      const __m512i u = unpack_u8_avx512(
+          wrow + (size_t)j * row_bytes + (size_t)g * group_bytes, cbits);
+      for (int i = 0; i < mr; i++)
+        acc[i][j] = dot_u8s8(acc[i][j], u, a[i], sign_trick);
+    }
+  }
+
+  const int offset = sign_trick ? 0 : 1 << (cbits - 1);
+  const __mmask8 nmask = (__mmask8)((1u << nr) - 1u);
+  const __m128 sw = _mm_maskz_loadu_ps(nmask, scale_w);
+  for (int i = 0; i < mr; i++) {
+    __m128i dot = reduce4_epi32(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+    dot = _mm_sub_epi32(dot, _mm_set1_epi32(offset * sum_a[i]));
+    const __m128 t = _mm_mul_ps(
+        _mm_mul_ps(_mm_cvtepi32_ps(dot), _mm_set1_ps(scale_a[i])), sw);
+    float *c = C + (size_t)i * (size_t)ldc;
+    if (beta == 0.0f)
+      _mm_mask_storeu_ps(c, nmask, t);
+    else
+      _mm_mask_storeu_ps(c, nmask,
+                         _mm_fmadd_ps(_mm_set1_ps(beta),
+                                      _mm_maskz_loadu_ps(nmask, c), t));
+  }
+}
+
+SDQ_INLINE void i8_gemm(int M, const int8_t *qa, int Kp, const float *scale_a,
+                        const int32_t *sum_a, const sdq_qmatrix *W, int cbits,
+                        int sign_trick, float beta, float *C, int ldc) {
+  const int N = W->rows;
+  const size_t row_bytes = sdq_packed_row_bytes(W->cols, W->bits);
+  const int ntiles = (N + 3) / 4;
+  const int mblocks = (M + I8_M_BLOCK - 1) / I8_M_BLOCK;
+
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < mblocks; b++)
+    for (int t = 0; t < ntiles; t++) {
+      const int n0 = 4 * t, nr = N - n0 < 4 ? N - n0 : 4;
+      const int m_end = M < (b + 1) * I8_M_BLOCK ? M : (b + 1) * I8_M_BLOCK;
+      const uint8_t *wrow = W->packed + (size_t)n0 * row_bytes;
+      for (int m0 = b * I8_M_BLOCK; m0 < m_end; m0 += 4) {
+        const int mr = m_end - m0 < 4 ? m_end - m0 : 4;
+        const int8_t *q = qa + (size_t)m0 * (size_t)Kp;
+        float *c = C + (size_t)m0 * (size_t)ldc + n0;
+        if (mr == 4 && nr == 4)
+          i8_tile(q, Kp, scale_a + m0, sum_a + m0, 4, wrow, row_bytes,
+                  W->scale + n0, 4, cbits, sign_trick, beta, c, ldc);
+        else
+          i8_tile(q, Kp, scale_a + m0, sum_a + m0, mr, wrow, row_bytes,
+                  W->scale + n0, nr, cbits, sign_trick, beta, c, ldc);
+      }
+    }
+}
+
+static int qgemm_i8_nt_avx512(int M, const float *A, int lda, int act_bits,
+                              const sdq_qmatrix *W, float beta, float *C,
+                              int ldc) {
+  const int K = W->cols, Kp = sdq_pack_cols_padded(K);
+  if (sdq_qmax(act_bits) == 0)
+    return -1;
+  if (M <= 0)
+    return 0;
+
+  /* 1. quantize A per token into zero-padded, 64-aligned rows */
+  int8_t *qa = aligned_alloc(64, (size_t)M * (size_t)Kp);
+  float *scale_a = malloc((size_t)M * sizeof(float));
+  int32_t *sum_a = malloc((size_t)M * sizeof(int32_t));
+  if (qa == NULL || scale_a == NULL || sum_a == NULL) {
+    free(qa);
+    free(scale_a);
+    free(sum_a);
+    return -1;
+  }
+  int bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
+  for (int m = 0; m < M; m++) {
+    int8_t *q = qa + (size_t)m * (size_t)Kp;
+    bad += quantize_rows_avx512(A + (size_t)m * (size_t)lda, 1, K, lda,
+                                act_bits, q, scale_a + m);
+    memset(q + K, 0, (size_t)(Kp - K));
+    int32_t sum = 0;
+    for (int k = 0; k < K; k++)
+      sum += q[k];
+    sum_a[m] = sum;
+  }
+
+  /* 2. int32 dot products, offset correction and rescale */
+  const int cbits = sdq_pack_container_bits(W->bits);
+  const int sign_trick = !SDQ_I8_VNNI && cbits == 8 && act_bits == 8;
+  switch (cbits) {
+  case 2: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 2, 0, beta, C, ldc); break;
+  case 4: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 4, 0, beta, C, ldc); break;
+  case 6: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 6, 0, beta, C, ldc); break;
+  default:
+    if (sign_trick)
+      i8_gemm(M, qa, Kp, scale_a, sum_a, W, 8, 1, beta, C, ldc);
+    else
+      i8_gemm(M, qa, Kp, scale_a, sum_a, W, 8, 0, beta, C, ldc);
+    break;
+  }
+
+  free(qa);
+  free(scale_a);
+  free(sum_a);
+  return bad;
+}
+
+#endif /* SDQ_QUANT_AVX512_IMPL_H */

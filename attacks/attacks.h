@@ -167,6 +167,78 @@ int sdq_hotflip_attack(sdq_gpt2 *m, sdq_attack_target *t,
                        const sdq_hotflip_params *p, int32_t *out_ids,
                        int *n_flips, char *err, size_t errlen);
 
+/* ------------------------------------------------ robustness evaluation */
+
+struct sdq_tokenizer;
+struct sdq_squad;
+
+/* Builds the attack example of SQuAD question qi: the training prompt of
+ * its first gold answer (train/prompt.h layout, the window drawn by rng so
+ * that the answer stays inside), at most max_len tokens. ctx_begin is the
+ * first context token after "Context:"; protect marks every context token
+ * whose bytes overlap any gold answer of the question. Returns 0, 1 when the
+ * question does not fit (skip it), or -1 with err. */
+int sdq_attack_example_build(struct sdq_tokenizer *tok,
+                             const struct sdq_squad *sq, size_t qi,
+                             int max_len, sdq_rng *rng,
+                             sdq_attack_example *ex, char *err, size_t errlen);
+
+typedef enum sdq_attack_kind {
+  SDQ_ATTACK_PGD_LINF = 0,
+  SDQ_ATTACK_PGD_L2,
+  SDQ_ATTACK_HOTFLIP,
+  SDQ_ATTACK_EOT_PGD_LINF /* PGD L-inf with eot_samples gradients per step */
+} sdq_attack_kind;
+
+/* Returns "pgd_linf", "pgd_l2", "hotflip" or "eot_pgd_linf". */
+const char *sdq_attack_name(sdq_attack_kind k);
+/* Parses one of those names; returns 0 or -1. */
+int sdq_attack_parse(const char *name, sdq_attack_kind *k);
+
+typedef struct sdq_robustness_options {
+  sdq_attack_kind attack;
+  sdq_pgd_params pgd;         /* PGD and EOT attacks (eps in absolute units) */
+  int max_flips;              /* HotFlip k */
+  const uint8_t *allowed;     /* HotFlip candidate vocabulary (V) */
+  int eot_samples;            /* EOT attack: gradients averaged per step */
+  int max_new;                /* generated answer tokens, at most */
+  uint64_t seed;              /* windows, random starts, random_switch draws */
+  int progress;               /* 1: a progress line per question on stderr */
+} sdq_robustness_options;
+
+/* Aggregates over the attacked questions. F1 and EM are 0..100. */
+typedef struct sdq_robustness_result {
+  double clean_f1, adv_f1, clean_em, adv_em;
+  double success_rate;   /* percent, NaN when n_clean_positive == 0 */
+  int n_questions;       /* attacked (skipped ones not counted) */
+  int n_skipped;         /* did not fit in n_ctx */
+  int n_clean_positive;  /* clean F1 > 0 */
+  int n_success;         /* of those, adversarial F1 < clean F1 */
+  double mean_flips;     /* HotFlip: mean flipped positions */
+  int bits_seen[33];     /* random_switch: forward passes per drawn bits */
+} sdq_robustness_result;
+
+/* Attacks the questions qs[n_q] of sq on target t and scores the greedy
+ * answers from the clean and the attacked prompt. For each question the
+ * example window, the PGD random start and the target's precision draws are
+ * seeded from (o->seed, question index), so a question's outcome does not
+ * depend on which other questions run, and the same seed gives the same
+ * result. The model runs with training off (no LoRA dropout). */
+int sdq_robustness_run(sdq_gpt2 *m, struct sdq_tokenizer *tok,
+                       const struct sdq_squad *sq, const size_t *qs,
+                       size_t n_q, sdq_attack_target *t,
+                       const sdq_robustness_options *o,
+                       sdq_robustness_result *res, char *err, size_t errlen);
+
+/* Transfer matrix: examples crafted against the static uniform precision
+ * bits[a] and scored at bits[b], for every a, b < n_bits. adv_f1[a * n_bits
+ * + b] and clean_f1[b] (0..100) are filled. */
+int sdq_transfer_run(sdq_gpt2 *m, struct sdq_tokenizer *tok,
+                     const struct sdq_squad *sq, const size_t *qs, size_t n_q,
+                     const int *bits, int n_bits,
+                     const sdq_robustness_options *o, double *clean_f1,
+                     double *adv_f1, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -203,7 +203,8 @@ typedef struct sdq_lora_adapter {
   float *dA, *dB; /* same shapes in the gradient arena */
   int in, out;
   size_t offset, count;
-  int used;       /* 1 when a forward pass ran it since the last zero_grad */
+  int used;       /* 1 when a backward pass reached it since the last
+                     zero_grad (the optimizer updates only these) */
 } sdq_lora_adapter;
 
 typedef struct sdq_lora_bank {

@@ -1,0 +1,272 @@
+/* bitconfig.c - per-layer bits: the plain-text rule parser and the average
+ * bits (plain and parameter-weighted). */
+#include "model/gpt2.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "model/gpt2_internal.h"
+
+int sdq_bits_is_full(int bits) { return bits == 16 || bits == 32; }
+
+static int weight_bits_valid(int b) { return (b >= 2 && b <= 8) || sdq_bits_is_full(b); }
+
+int sdq_bitconfig_init_uniform(sdq_bitconfig *cfg, int n_layer, int w_bits,
+                               int a_bits, char *err, size_t errlen) {
+  memset(cfg, 0, sizeof *cfg);
+  if (n_layer <= 0) {
+    sdq_set_err(err, errlen, "bit configuration: n_layer = %d, expected a positive value", n_layer);
+    return -1;
+  }
+  if (!weight_bits_valid(w_bits)) {
+    sdq_set_err(err, errlen, "weight bits %d invalid (use 2..8, 16 or 32)", w_bits);
+    return -1;
+  }
+  if (sdq_bits_is_full(a_bits))
+    a_bits = 0;
+  if (a_bits != 0 && (a_bits < 2 || a_bits > 8)) {
+    sdq_set_err(err, errlen, "activation bits %d invalid (use 2..8, or 0/16/32 for fp32)", a_bits);
+    return -1;
+  }
+  cfg->layers = calloc((size_t)n_layer * SDQ_LIN_COUNT, sizeof *cfg->layers);
+  if (!cfg->layers) {
+    sdq_set_err(err, errlen, "out of memory for a %d-layer bit configuration", n_layer);
+    return -1;
+  }
+  cfg->n_layer = n_layer;
+  for (int i = 0; i < n_layer * SDQ_LIN_COUNT; i++) {
+    cfg->layers[i].w_bits = w_bits;
+    cfg->layers[i].a_bits = a_bits;
+  }
+  return 0;
+}
+
+void sdq_bitconfig_free(sdq_bitconfig *cfg) {
+  free(cfg->layers);
+  cfg->layers = NULL;
+  cfg->n_layer = 0;
+}
+
+int sdq_bitconfig_copy(sdq_bitconfig *dst, const sdq_bitconfig *src) {
+  size_t n = (size_t)src->n_layer * SDQ_LIN_COUNT;
+  dst->layers = malloc(n * sizeof *dst->layers);
+  if (!dst->layers) {
+    dst->n_layer = 0;
+    return -1;
+  }
+  memcpy(dst->layers, src->layers, n * sizeof *dst->layers);
+  dst->n_layer = src->n_layer;
+  return 0;
+}
+
+/* Glob match where '*' matches any run of characters, dots included. */
+static int glob_match(const char *pat, const char *s) {
+  const char *star = NULL, *resume = NULL;
+  while (*s) {
+    if (*pat == '*') {
+      star = pat++;
+      resume = s;
+    } else if (*pat == *s) {
+      pat++;
+      s++;
+    } else if (star) {
+      pat = star + 1;
+      s = ++resume;
+    } else {
+      return 0;
+    }
+  }
+  while (*pat == '*')
+    pat++;
+  return *pat == '\0';
+}
+
+static const char *strip_prefix(const char *name) {
+  static const char prefix[] = "transformer.";
+  return strncmp(name, prefix, sizeof prefix - 1) == 0 ? name + sizeof prefix - 1 : name;
+}
+
+/* Parses a whole decimal integer token; returns 0 on success. */
+static int parse_int(const char *tok, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(tok, &end, 10);
+  if (errno || end == tok || *end != '\0' || v < -1000 || v > 1000)
+    return -1;
+  *out = (int)v;
+  return 0;
+}
+
+#define MAX_TOKENS 4
+
+int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
+                        const char *source, int n_layer, char *err,
+                        size_t errlen) {
+  if (sdq_bitconfig_init_uniform(cfg, n_layer, 32, 0, err, errlen) != 0)
+    return -1;
+  char **seen = NULL; /* normalized patterns, for duplicate detection */
+  int *seen_line = NULL;
+  size_t n_seen = 0;
+  int rc = -1;
+
+  const char *p = text;
+  for (int line_no = 1; *p; line_no++) {
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p) : strlen(p);
+    char line[1024];
+    if (len >= sizeof line) {
+      sdq_set_err(err, errlen, "%s:%d: line longer than %zu characters", source, line_no,
+                  sizeof line - 1);
+      goto out;
+    }
+    memcpy(line, p, len);
+    line[len] = '\0';
+    p = eol ? eol + 1 : p + len;
+
+    char *hash = strchr(line, '#');
+    if (hash)
+      *hash = '\0';
+    char *tok[MAX_TOKENS];
+    int n_tok = 0;
+    for (char *s = strtok(line, " \t\r\v\f"); s; s = strtok(NULL, " \t\r\v\f")) {
+      if (n_tok == MAX_TOKENS)
+        break;
+      tok[n_tok++] = s;
+    }
+    if (n_tok == 0)
+      continue;
+    if (n_tok < 2 || n_tok > 3) {
+      sdq_set_err(err, errlen, "%s:%d: expected 'PATTERN W_BITS [A_BITS]', found %d fields",
+                  source, line_no, n_tok);
+      goto out;
+    }
+
+    int w_bits, a_bits = 0;
+    if (parse_int(tok[1], &w_bits) != 0 || !weight_bits_valid(w_bits)) {
+      sdq_set_err(err, errlen, "%s:%d: weight bits '%s' invalid (use 2..8, 16 or 32)", source,
+                  line_no, tok[1]);
+      goto out;
+    }
+    if (n_tok == 3) {
+      if (parse_int(tok[2], &a_bits) != 0 ||
+          !((a_bits >= 2 && a_bits <= 8) || sdq_bits_is_full(a_bits))) {
+        sdq_set_err(err, errlen, "%s:%d: activation bits '%s' invalid (use 2..8, 16 or 32)",
+                    source, line_no, tok[2]);
+        goto out;
+      }
+      if (sdq_bits_is_full(a_bits))
+        a_bits = 0;
+    }
+
+    const char *pat = strip_prefix(tok[0]);
+    for (size_t i = 0; i < n_seen; i++) {
+      if (strcmp(seen[i], pat) == 0) {
+        sdq_set_err(err, errlen, "%s:%d: duplicate rule for '%s' (first at line %d)", source,
+                    line_no, tok[0], seen_line[i]);
+        goto out;
+      }
+    }
+    char **grown = realloc(seen, (n_seen + 1) * sizeof *seen);
+    int *grown_line = grown ? realloc(seen_line, (n_seen + 1) * sizeof *seen_line) : NULL;
+    if (grown)
+      seen = grown;
+    if (grown_line)
+      seen_line = grown_line;
+    if (!grown || !grown_line || !(seen[n_seen] = strdup(pat))) {
+      sdq_set_err(err, errlen, "%s:%d: out of memory", source, line_no);
+      goto out;
+    }
+    seen_line[n_seen++] = line_no;
+
+    int matched = 0;
+    for (int l = 0; l < n_layer; l++) {
+      for (int k = 0; k < SDQ_LIN_COUNT; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "h.%d.%s", l, sdq_linear_name((sdq_linear)k));
+        if (!glob_match(pat, name))
+          continue;
+        cfg->layers[l * SDQ_LIN_COUNT + k].w_bits = w_bits;
+        cfg->layers[l * SDQ_LIN_COUNT + k].a_bits = a_bits;
+        matched++;
+      }
+    }
+    if (!matched) {
+      sdq_set_err(err, errlen,
+                  "%s:%d: pattern '%s' matches no linear layer of this %d-layer model "
+                  "(names look like transformer.h.0.attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj)",
+                  source, line_no, tok[0], n_layer);
+      goto out;
+    }
+  }
+  rc = 0;
+
+out:
+  for (size_t i = 0; i < n_seen; i++)
+    free(seen[i]);
+  free(seen);
+  free(seen_line);
+  if (rc != 0)
+    sdq_bitconfig_free(cfg);
+  return rc;
+}
+
+int sdq_bitconfig_load(sdq_bitconfig *cfg, const char *path, int n_layer,
+                       char *err, size_t errlen) {
+  memset(cfg, 0, sizeof *cfg);
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    sdq_set_err(err, errlen, "%s: cannot open bit configuration: %s", path, strerror(errno));
+    return -1;
+  }
+  size_t cap = 4096, len = 0;
+  char *text = malloc(cap);
+  while (text) {
+    size_t got = fread(text + len, 1, cap - len - 1, f);
+    len += got;
+    if (len < cap - 1)
+      break;
+    char *grown = realloc(text, cap * 2);
+    if (!grown) {
+      free(text);
+      text = NULL;
+      break;
+    }
+    text = grown;
+    cap *= 2;
+  }
+  int read_failed = ferror(f);
+  fclose(f);
+  if (!text || read_failed) {
+    free(text);
+    sdq_set_err(err, errlen, "%s: %s", path, read_failed ? "read error" : "out of memory");
+    return -1;
+  }
+  text[len] = '\0';
+  if (strlen(text) != len) {
+    free(text);
+    sdq_set_err(err, errlen, "%s: contains a NUL byte; a bit configuration is plain text", path);
+    return -1;
+  }
+  int rc = sdq_bitconfig_parse(cfg, text, path, n_layer, err, errlen);
+  free(text);
+  return rc;
+}
+
+void sdq_bitconfig_average_bits(const sdq_bitconfig *cfg, int n_embd,
+                                double *plain, double *weighted) {
+  double sum = 0, wsum = 0, wcount = 0;
+  int n = cfg->n_layer * SDQ_LIN_COUNT;
+  for (int i = 0; i < n; i++) {
+    int in, out;
+    sdq_linear_dims((sdq_linear)(i % SDQ_LIN_COUNT), n_embd, &in, &out);
+    double count = (double)in * (double)out;
+    sum += cfg->layers[i].w_bits;
+    wsum += count * cfg->layers[i].w_bits;
+    wcount += count;
+  }
+  if (plain)
+    *plain = n ? sum / n : 0;
+  if (weighted)
+    *weighted = wcount > 0 ? wsum / wcount : 0;
+}

@@ -120,7 +120,9 @@ static int fake_quant_avx512(const float *x, int rows, int cols, int ld,
       const __mmask16 mask = tail_mask16(cols - k);
       const __m512 v =
           quantize_ps(_mm512_maskz_loadu_ps(mask, xr + k), vinv, vqmax);
-      _mm512_mask_storeu_ps(yr + k, mask, _mm512_mul_ps(vs, v));
+      /* the round trip through int32 turns -0 into +0, as scale * q does */
+      const __m512 qf = _mm512_cvtepi32_ps(_mm512_cvtps_epi32(v));
+      _mm512_mask_storeu_ps(yr + k, mask, _mm512_mul_ps(vs, qf));
     }
   }
   return bad;

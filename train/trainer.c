@@ -1,0 +1,576 @@
+/* trainer.c - the training loop, checkpoints and resume (see trainer.h). */
+#include "config.h"
+
+#include "train/trainer.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model/safetensors.h"
+#include "train/prompt.h"
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (!err || errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+sdq_train_options sdq_train_defaults(void) {
+  sdq_train_options o;
+  memset(&o, 0, sizeof o);
+  o.steps = 0;
+  o.batch_size = 4;
+  o.grad_accum = 1;
+  o.max_len = 256;
+  o.adamw = sdq_adamw_defaults();
+  o.seed = 1;
+  o.checkpoint_every = 50;
+  o.progress = 1;
+  return o;
+}
+
+/* ------------------------------------------------------------ run state */
+
+typedef struct run {
+  sdq_gpt2 *m;
+  sdq_tokenizer *tok;
+  const sdq_squad *data;
+  const sdq_schedule *sched;
+  const sdq_train_options *opt;
+
+  /* What the optimizer updates: the LoRA arena or the base arena. */
+  float *params, *grads;
+  size_t n_params, n_spans;
+  sdq_adamw adam;
+
+  /* Data order: a permutation of the questions per epoch. */
+  sdq_rng rng;     /* windows and random draws */
+  int epoch;
+  size_t pos;      /* next index into order */
+  size_t *order;
+  int step;
+  long skipped;
+
+  /* Micro-batch buffers, (B, max_len). */
+  sdq_example *examples;
+  int32_t *tokens, *targets;
+  float *mask;
+  sdq_bitconfig cfg; /* configuration of the current pass */
+} run;
+
+static void shuffle(run *r) {
+  size_t n = r->data->n_questions;
+  sdq_rng order_rng;
+  sdq_rng_seed(&order_rng, r->opt->seed ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(r->epoch + 1)));
+  for (size_t i = 0; i < n; i++)
+    r->order[i] = i;
+  for (size_t i = n; i > 1; i--) {
+    size_t j = sdq_rng_below(&order_rng, (uint32_t)i);
+    size_t t = r->order[i - 1];
+    r->order[i - 1] = r->order[j];
+    r->order[j] = t;
+  }
+}
+
+/* Takes the next example that fits max_len; skipped examples are counted.
+ * Fails when a whole epoch yields nothing. */
+static int next_example(run *r, sdq_example *ex, char *err, size_t errlen) {
+  size_t tries = 0, n = r->data->n_questions;
+  for (;;) {
+    if (r->pos >= n) {
+      r->epoch++;
+      r->pos = 0;
+      shuffle(r);
+    }
+    size_t qi = r->order[r->pos++];
+    int rc = sdq_prompt_train(r->tok, r->data, qi, 0, r->opt->max_len, &r->rng, ex, err, errlen);
+    if (rc < 0)
+      return -1;
+    if (rc == 0)
+      return 0;
+    r->skipped++;
+    if (++tries >= n) {
+      set_err(err, errlen,
+              "%s: no question fits in %d tokens with its answer; raise --max-len",
+              r->data->path, r->opt->max_len);
+      return -1;
+    }
+  }
+}
+
+/* Fills tokens/targets/mask for B examples padded to the longest; returns T. */
+static int assemble(run *r, int B) {
+  int T = 1;
+  for (int b = 0; b < B; b++)
+    if (r->examples[b].n_tokens > T)
+      T = r->examples[b].n_tokens;
+  int32_t pad = 0;
+  for (int b = 0; b < B; b++) {
+    const sdq_example *ex = &r->examples[b];
+    for (int t = 0; t < T; t++) {
+      size_t i = (size_t)b * T + t;
+      r->tokens[i] = t < ex->n_tokens ? ex->tokens[t] : pad;
+      r->targets[i] = t + 1 < ex->n_tokens ? ex->tokens[t + 1] : pad;
+      int first = r->opt->loss_all ? 0 : ex->n_prompt - 1;
+      r->mask[i] = (t >= first && t + 1 < ex->n_tokens) ? 1.0f : 0.0f;
+    }
+  }
+  return T;
+}
+
+/* ----------------------------------------------------------- checkpoint */
+
+static void rng_to_hex(const sdq_rng *g, char *buf, size_t len) {
+  snprintf(buf, len, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, g->s[0], g->s[1],
+           g->s[2], g->s[3]);
+}
+
+static int rng_from_hex(const char *s, sdq_rng *g) {
+  if (!s || strlen(s) != 64)
+    return -1;
+  for (int i = 0; i < 4; i++) {
+    char part[17];
+    memcpy(part, s + 16 * i, 16);
+    part[16] = '\0';
+    char *end;
+    g->s[i] = strtoull(part, &end, 16);
+    if (*end)
+      return -1;
+  }
+  return 0;
+}
+
+/* The run's identity: a checkpoint only resumes a run with the same one. */
+static void run_identity(const run *r, char *buf, size_t len) {
+  const sdq_train_options *o = r->opt;
+  snprintf(buf, len,
+           "mode=%s schedule=%s options=%d steps=%d batch=%d accum=%d max_len=%d loss_all=%d "
+           "joint=%d seed=%" PRIu64 " lr=%.9g params=%zu data=%zu",
+           o->train_base ? "base" : "lora", sdq_schedule_kind_name(r->sched->kind),
+           r->sched->n_options, o->steps, o->batch_size, o->grad_accum, o->max_len, o->loss_all,
+           o->joint, o->seed, (double)o->adamw.lr, r->n_params, r->data->n_questions);
+}
+
+static char *checkpoint_path(const run *r) {
+  size_t len = strlen(r->opt->out_dir) + 32;
+  char *p = malloc(len);
+  if (p)
+    snprintf(p, len, "%s/checkpoint.safetensors", r->opt->out_dir);
+  return p;
+}
+
+static int save_checkpoint(run *r, char *err, size_t errlen) {
+  char *path = checkpoint_path(r);
+  float *t = malloc((r->n_spans ? r->n_spans : 1) * sizeof *t);
+  if (!path || !t) {
+    free(path), free(t);
+    set_err(err, errlen, "out of memory writing a checkpoint");
+    return -1;
+  }
+  for (size_t i = 0; i < r->n_spans; i++)
+    t[i] = (float)r->adam.t[i]; /* exact up to 2^24 updates */
+
+  sdq_st_write_tensor tensors[4] = {
+      {"params", 1, {r->n_params}, r->params},
+      {"adam.m", 1, {r->n_params}, r->adam.m},
+      {"adam.v", 1, {r->n_params}, r->adam.v},
+      {"adam.t", 1, {r->n_spans}, t},
+  };
+  char step[32], epoch[32], pos[32], skipped[32], rng[80], model_rng[80], identity[512];
+  snprintf(step, sizeof step, "%d", r->step);
+  snprintf(epoch, sizeof epoch, "%d", r->epoch);
+  snprintf(pos, sizeof pos, "%zu", r->pos);
+  snprintf(skipped, sizeof skipped, "%ld", r->skipped);
+  rng_to_hex(&r->rng, rng, sizeof rng);
+  rng_to_hex(&r->m->rng, model_rng, sizeof model_rng);
+  run_identity(r, identity, sizeof identity);
+  sdq_st_metadata meta[] = {
+      {"format", "sdq-train-checkpoint-1"},
+      {"run", identity},
+      {"step", step},
+      {"epoch", epoch},
+      {"position", pos},
+      {"skipped", skipped},
+      {"rng", rng},
+      {"model_rng", model_rng},
+  };
+  int rc = sdq_safetensors_write(path, tensors, 4, meta, sizeof meta / sizeof meta[0], err,
+                                 errlen);
+  free(path);
+  free(t);
+  return rc;
+}
+
+static int read_tensor(sdq_safetensors *st, const char *name, float *dst, size_t n, char *err,
+                       size_t errlen) {
+  const sdq_st_tensor *t = sdq_safetensors_find(st, name);
+  if (!t) {
+    set_err(err, errlen, "%s: checkpoint tensor '%s' is missing", st->path, name);
+    return -1;
+  }
+  return sdq_safetensors_read_f32(st, t, dst, n, err, errlen);
+}
+
+/* Returns 1 when a checkpoint was loaded, 0 when there is none, -1 on error. */
+static int load_checkpoint(run *r, char *err, size_t errlen) {
+  char *path = checkpoint_path(r);
+  if (!path) {
+    set_err(err, errlen, "out of memory");
+    return -1;
+  }
+  struct stat sb;
+  if (stat(path, &sb) != 0) {
+    free(path);
+    return 0;
+  }
+
+  sdq_safetensors st;
+  memset(&st, 0, sizeof st);
+  int rc = sdq_safetensors_open(&st, path, err, errlen);
+  float *t = malloc((r->n_spans ? r->n_spans : 1) * sizeof *t);
+  if (rc == 0 && !t) {
+    set_err(err, errlen, "out of memory");
+    rc = -1;
+  }
+
+  char identity[512];
+  run_identity(r, identity, sizeof identity);
+  const char *format = rc == 0 ? sdq_safetensors_metadata(&st, "format") : NULL;
+  const char *saved = rc == 0 ? sdq_safetensors_metadata(&st, "run") : NULL;
+  if (rc == 0 && (!format || strcmp(format, "sdq-train-checkpoint-1") != 0)) {
+    set_err(err, errlen, "%s: not an sdq training checkpoint (metadata \"format\" is missing)",
+            path);
+    rc = -1;
+  }
+  if (rc == 0 && (!saved || strcmp(saved, identity) != 0)) {
+    set_err(err, errlen,
+            "%s: the checkpoint belongs to another run (it has '%s', this run is '%s'). "
+            "Use the same options and data, or another --out folder.",
+            path, saved ? saved : "?", identity);
+    rc = -1;
+  }
+  if (rc == 0 && (read_tensor(&st, "params", r->params, r->n_params, err, errlen) ||
+                  read_tensor(&st, "adam.m", r->adam.m, r->n_params, err, errlen) ||
+                  read_tensor(&st, "adam.v", r->adam.v, r->n_params, err, errlen) ||
+                  read_tensor(&st, "adam.t", t, r->n_spans, err, errlen)))
+    rc = -1;
+  if (rc == 0) {
+    for (size_t i = 0; i < r->n_spans; i++)
+      r->adam.t[i] = (int64_t)t[i];
+    const char *step = sdq_safetensors_metadata(&st, "step");
+    const char *epoch = sdq_safetensors_metadata(&st, "epoch");
+    const char *pos = sdq_safetensors_metadata(&st, "position");
+    const char *skipped = sdq_safetensors_metadata(&st, "skipped");
+    if (!step || !epoch || !pos || !skipped ||
+        rng_from_hex(sdq_safetensors_metadata(&st, "rng"), &r->rng) ||
+        rng_from_hex(sdq_safetensors_metadata(&st, "model_rng"), &r->m->rng)) {
+      set_err(err, errlen, "%s: checkpoint metadata (step, position or RNG state) is invalid",
+              path);
+      rc = -1;
+    } else {
+      r->step = atoi(step);
+      r->epoch = atoi(epoch);
+      r->pos = (size_t)strtoull(pos, NULL, 10);
+      r->skipped = atol(skipped);
+      shuffle(r);
+      if (r->opt->train_base)
+        sdq_gpt2_base_changed(r->m);
+      rc = 1;
+    }
+  }
+  free(t);
+  free(path);
+  sdq_safetensors_close(&st);
+  return rc;
+}
+
+/* ------------------------------------------------------------- progress */
+
+static void print_progress(const sdq_train_options *opt, int step, double loss, double tok_s,
+                           double eta, int final) {
+  static double last_print;
+  double t = now_seconds();
+  int tty = isatty(STDERR_FILENO);
+  int every = opt->steps / 10 > 0 ? opt->steps / 10 : 1;
+  if (!final && ((tty && t - last_print < 0.25) || (!tty && step % every != 0)))
+    return;
+  last_print = t;
+  int eta_s = (int)(eta + 0.5);
+  fprintf(stderr, "%sstep %d/%d  loss %.4f  %.0f tok/s  ETA %d:%02d%s", tty ? "\r" : "", step,
+          opt->steps, loss, tok_s, eta_s / 60, eta_s % 60, tty && !final ? "   " : "\n");
+  fflush(stderr);
+}
+
+/* --------------------------------------------------------------- steps */
+
+/* Forward and backward of one micro-batch at every configuration of this
+ * step; returns the mean loss over the configurations in *loss. */
+static int micro_batch(run *r, int draw, double *loss, double *tokens, char *err,
+                       size_t errlen) {
+  const sdq_train_options *o = r->opt;
+  int B = o->batch_size;
+  for (int b = 0; b < B; b++) {
+    sdq_example_free(&r->examples[b]);
+    if (next_example(r, &r->examples[b], err, errlen))
+      return -1;
+  }
+  int T = assemble(r, B);
+
+  sdq_gpt2_batch batch = {0};
+  batch.B = B;
+  batch.T = T;
+  batch.tokens = r->tokens;
+  batch.targets = r->targets;
+  batch.loss_mask = r->mask;
+  batch.logits_masked_only = 1;
+
+  int n_pass = o->joint ? r->sched->n_options : 1;
+  double sum = 0.0;
+  for (int p = 0; p < n_pass; p++) {
+    int choice = o->joint ? p : draw;
+    sdq_schedule_config_at(r->sched, r->step, choice, &r->cfg);
+    if (sdq_gpt2_set_bits(r->m, &r->cfg, err, errlen))
+      return -1;
+    float l = 0.0f;
+    if (sdq_gpt2_forward(r->m, &batch, &l, err, errlen) ||
+        sdq_gpt2_backward(r->m, 1.0f / (float)o->grad_accum, NULL, err, errlen))
+      return -1;
+    sum += l;
+    *tokens += (double)B * T;
+  }
+  *loss = sum / n_pass;
+  return 0;
+}
+
+/* Clips and applies the gradient of everything that ran this step. */
+static void optimizer_step(run *r) {
+  float lr = sdq_lr_at(&r->adam.cfg, r->step);
+  if (r->opt->train_base) {
+    double ss = sdq_sum_squares(r->grads, r->n_params);
+    float scale = sdq_clip_factor(ss, r->adam.cfg.grad_clip);
+    sdq_adamw_update(&r->adam, 0, r->params, r->grads, 0, r->n_params, lr, scale);
+    sdq_gpt2_base_changed(r->m);
+    return;
+  }
+
+  const sdq_lora_bank *bank = &r->m->lora;
+  double ss = 0.0;
+  for (size_t i = 0; i < r->n_spans; i++) {
+    const sdq_lora_adapter *a = &bank->adapters[i];
+    if (a->used)
+      ss += sdq_sum_squares(r->grads + a->offset, a->count);
+  }
+  float scale = sdq_clip_factor(ss, r->adam.cfg.grad_clip);
+  for (size_t i = 0; i < r->n_spans; i++) {
+    const sdq_lora_adapter *a = &bank->adapters[i];
+    if (a->used)
+      sdq_adamw_update(&r->adam, i, r->params, r->grads, a->offset, a->count, lr, scale);
+  }
+}
+
+static int check_options(const sdq_gpt2 *m, const sdq_squad *data, const sdq_schedule *sched,
+                         const sdq_train_options *o, char *err, size_t errlen) {
+  if (o->steps < 1 || o->batch_size < 1 || o->grad_accum < 1) {
+    set_err(err, errlen, "steps, batch size and gradient accumulation must be >= 1 "
+                         "(got %d, %d, %d)", o->steps, o->batch_size, o->grad_accum);
+    return -1;
+  }
+  if (o->max_len < 2 || o->max_len > m->cfg.n_ctx) {
+    set_err(err, errlen, "max length %d is outside 2 .. n_ctx (%d)", o->max_len, m->cfg.n_ctx);
+    return -1;
+  }
+  if (data->n_questions == 0) {
+    set_err(err, errlen, "%s: the training data has no questions", data->path);
+    return -1;
+  }
+  if (sched->n_options < 1) {
+    set_err(err, errlen, "the schedule has no configuration");
+    return -1;
+  }
+  if (o->joint && sched->kind == SDQ_SCHEDULE_CPT) {
+    set_err(err, errlen, "joint training sums the losses of the schedule's configurations; "
+                         "it cannot be combined with the cpt schedule");
+    return -1;
+  }
+  if (o->checkpoint_every < 0 || (o->resume && !o->out_dir)) {
+    set_err(err, errlen, "resume and checkpoints need an output folder");
+    return -1;
+  }
+  if (o->train_base) {
+    for (int i = 0; i < sched->n_options; i++)
+      for (int j = 0; j < sched->options[i].n_layer * SDQ_LIN_COUNT; j++)
+        if (!sdq_bits_is_full(sched->options[i].layers[j].w_bits)) {
+          set_err(err, errlen, "base-model training runs in fp32 only; configuration '%s' "
+                               "quantizes some layer", sched->names[i]);
+          return -1;
+        }
+    return 0;
+  }
+  if (m->lora.cfg.rank <= 0) {
+    set_err(err, errlen, "LoRA training needs a LoRA bank (rank >= 1) on the model");
+    return -1;
+  }
+  unsigned char used[33];
+  sdq_schedule_bits_used(sched, used);
+  for (int b = 0; b <= 32; b++)
+    if (used[b] && sdq_lora_set_index(&m->lora, b) < 0) {
+      set_err(err, errlen, "the schedule runs %d-bit layers but the LoRA bank has no %d-bit "
+                           "adapter set", b, b);
+      return -1;
+    }
+  return 0;
+}
+
+static void run_free(run *r) {
+  sdq_adamw_free(&r->adam);
+  free(r->order);
+  if (r->examples)
+    for (int b = 0; b < r->opt->batch_size; b++)
+      sdq_example_free(&r->examples[b]);
+  free(r->examples);
+  free(r->tokens);
+  free(r->targets);
+  free(r->mask);
+  sdq_bitconfig_free(&r->cfg);
+}
+
+int sdq_train(sdq_gpt2 *m, sdq_tokenizer *tok, const sdq_squad *data, const sdq_schedule *sched,
+              const sdq_train_options *opt, sdq_train_result *res, char *err, size_t errlen) {
+  memset(res, 0, sizeof *res);
+  if (check_options(m, data, sched, opt, err, errlen))
+    return -1;
+
+  run r;
+  memset(&r, 0, sizeof r);
+  r.m = m;
+  r.tok = tok;
+  r.data = data;
+  r.sched = sched;
+  r.opt = opt;
+  if (opt->train_base) {
+    if (sdq_gpt2_set_train_base(m, 1, err, errlen))
+      return -1;
+    r.params = m->params_memory;
+    r.grads = m->grads_memory;
+    r.n_params = m->n_params;
+    r.n_spans = 1;
+  } else {
+    r.params = m->lora.params;
+    r.grads = m->lora.grads;
+    r.n_params = m->lora.n_params;
+    r.n_spans = (size_t)m->lora.cfg.n_sets * (size_t)m->lora.n_layer * SDQ_LIN_COUNT;
+  }
+
+  /* 1. State: optimizer, data order, buffers. */
+  sdq_adamw_config acfg = opt->adamw;
+  acfg.total_steps = opt->steps;
+  size_t bt = (size_t)opt->batch_size * (size_t)opt->max_len;
+  int rc = -1;
+  if (sdq_adamw_init(&r.adam, &acfg, r.n_params, r.n_spans, err, errlen))
+    goto out;
+  r.order = malloc(data->n_questions * sizeof *r.order);
+  r.examples = calloc((size_t)opt->batch_size, sizeof *r.examples);
+  r.tokens = malloc(bt * sizeof *r.tokens);
+  r.targets = malloc(bt * sizeof *r.targets);
+  r.mask = malloc(bt * sizeof *r.mask);
+  if (!r.order || !r.examples || !r.tokens || !r.targets || !r.mask ||
+      sdq_bitconfig_copy(&r.cfg, &sched->options[0])) {
+    set_err(err, errlen, "out of memory allocating training buffers");
+    goto out;
+  }
+  sdq_rng_seed(&r.rng, opt->seed);
+  shuffle(&r);
+
+  /* 2. Resume. */
+  if (opt->resume) {
+    int got = load_checkpoint(&r, err, errlen);
+    if (got < 0)
+      goto out;
+    if (got == 0)
+      fprintf(stderr, "sdq train: no checkpoint in %s; starting from step 0\n", opt->out_dir);
+    else
+      fprintf(stderr, "sdq train: resuming at step %d of %d\n", r.step, opt->steps);
+  } else if (opt->out_dir) {
+    char *path = checkpoint_path(&r);
+    struct stat sb;
+    if (path && stat(path, &sb) == 0)
+      fprintf(stderr, "sdq train: NOTE: overwriting the checkpoint in %s (use --resume to "
+                      "continue it)\n", opt->out_dir);
+    free(path);
+  }
+  res->resumed_from = r.step;
+
+  /* 3. Steps. */
+  m->training = 1;
+  sdq_gpt2_zero_grad(m);
+  double t0 = now_seconds(), loss_tail = 0.0;
+  int tail_from = opt->steps - (opt->steps - r.step) / 10 - 1, tail_n = 0;
+  while (r.step < opt->steps) {
+    int draw = sched->kind == SDQ_SCHEDULE_RANDOM && !opt->joint
+                   ? (int)sdq_rng_below(&r.rng, (uint32_t)sched->n_options)
+                   : 0;
+    double step_loss = 0.0;
+    for (int a = 0; a < opt->grad_accum; a++) {
+      double l = 0.0;
+      if (micro_batch(&r, draw, &l, &res->tokens, err, errlen))
+        goto out;
+      step_loss += l / opt->grad_accum;
+    }
+    if (!isfinite(step_loss)) {
+      set_err(err, errlen, "the loss became %g at step %d; lower --lr or raise --grad-clip",
+              step_loss, r.step);
+      goto out;
+    }
+    optimizer_step(&r);
+    sdq_gpt2_zero_grad(m);
+    r.step++;
+    res->last_loss = step_loss;
+    if (r.step > tail_from) {
+      loss_tail += step_loss;
+      tail_n++;
+    }
+
+    if (opt->out_dir &&
+        ((opt->checkpoint_every > 0 && r.step % opt->checkpoint_every == 0) ||
+         r.step == opt->steps || r.step == opt->stop_after) &&
+        save_checkpoint(&r, err, errlen))
+      goto out;
+
+    if (opt->progress) {
+      double dt = now_seconds() - t0;
+      int done = r.step - res->resumed_from;
+      print_progress(opt, r.step, step_loss, res->tokens / (dt > 0 ? dt : 1e-9),
+                     dt / done * (opt->steps - r.step), r.step == opt->steps);
+    }
+    if (opt->stop_after > 0 && r.step == opt->stop_after && r.step < opt->steps) {
+      res->stopped = 1;
+      break;
+    }
+  }
+  res->steps_done = r.step;
+  res->mean_loss = tail_n ? loss_tail / tail_n : res->last_loss;
+  res->skipped = r.skipped;
+  res->seconds = now_seconds() - t0;
+  rc = 0;
+
+out:
+  m->training = 0;
+  run_free(&r);
+  return rc;
+}

@@ -1,0 +1,91 @@
+/* trainer.h - switchable-precision LoRA training on SQuAD (static, random
+ * and cyclic schedules in one loop), joint multi-precision training, and
+ * full-parameter fp32 training of the base model; checkpoints and resume.
+ *
+ * One optimizer step:
+ *   1. for each of grad_accum micro-batches: take the next batch_size
+ *      examples in data order (a seeded permutation per epoch), pick the
+ *      step's bit configuration from the schedule (random: one draw per
+ *      step; joint: every option of the schedule, losses summed), run
+ *      forward and backward with loss_scale 1 / grad_accum;
+ *   2. clip the gradient of the adapters that ran (the `used` flag) to a
+ *      global L2 norm of grad_clip;
+ *   3. AdamW-update those adapters only (each adapter keeps its own Adam
+ *      step count), at the warm-up + cosine learning rate;
+ *   4. zero the gradients; every checkpoint_every steps write a checkpoint.
+ *
+ * The loss is the mean cross-entropy over the target tokens (the answer and
+ * its newline, see prompt.h), or over every next token with loss_all.
+ *
+ * Determinism: the same model, data, options and seed give bitwise the same
+ * adapters. The checkpoint (OUT/checkpoint.safetensors, written atomically)
+ * holds the trained parameters, the AdamW moments and step counts, the step,
+ * the data-order position (epoch and index), the trainer's RNG and the
+ * model's dropout RNG, so a run resumed from it continues exactly as if it
+ * had not stopped.
+ */
+#ifndef SDQ_TRAIN_TRAINER_H
+#define SDQ_TRAIN_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/gpt2.h"
+#include "model/tokenizer.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+#include "train/squad.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sdq_train_options {
+  int steps;            /* optimizer steps, >= 1 */
+  int batch_size;       /* examples per micro-batch, >= 1 */
+  int grad_accum;       /* micro-batches per step, >= 1 */
+  int max_len;          /* tokens per example, 2 .. n_ctx */
+  int loss_all;         /* 1: loss on every next token, 0: answer tokens only */
+  int joint;            /* 1: every step runs all schedule options, summed */
+  int train_base;       /* 1: full-parameter fp32 training of the base model
+                           (no LoRA; the schedule must be static fp32) */
+  sdq_adamw_config adamw; /* total_steps is set from steps */
+  uint64_t seed;        /* data order, windows and random draws */
+  const char *out_dir;  /* checkpoint folder; NULL: no checkpoints */
+  int checkpoint_every; /* steps between checkpoints; 0: only at the end */
+  int resume;           /* 1: continue from OUT/checkpoint.safetensors if any */
+  int stop_after;       /* > 0: return after this many steps as if killed
+                           (after that step's checkpoint); for tests */
+  int progress;         /* 1: progress bar on stderr */
+} sdq_train_options;
+
+/* batch 4, accum 1, max_len 256, answer-only loss, AdamW defaults, seed 1,
+ * checkpoints every 50 steps, progress on. steps must be set. */
+sdq_train_options sdq_train_defaults(void);
+
+typedef struct sdq_train_result {
+  int steps_done;     /* total steps including those before a resume */
+  int resumed_from;   /* step the run resumed from, 0 for a fresh run */
+  double last_loss;   /* mean loss of the last step */
+  double mean_loss;   /* mean loss over the last 10% of the steps run here */
+  double seconds;     /* wall time of this call */
+  double tokens;      /* tokens through forward passes in this call */
+  long skipped;       /* examples skipped because they do not fit max_len */
+  int stopped;        /* 1 when stop_after ended the run */
+} sdq_train_result;
+
+/* Trains m on data (see the top of this file). For LoRA training m must
+ * already hold a LoRA bank with an adapter set for every bits the schedule
+ * can run (sdq_schedule_bits_used). The trained weights stay in m; the
+ * caller saves them (sdq_lora_save / sdq_gpt2_save_hf). Returns 0 or -1
+ * with a message (invalid options, a checkpoint that does not match this
+ * run, I/O and model errors). */
+int sdq_train(sdq_gpt2 *m, sdq_tokenizer *tok, const sdq_squad *data,
+              const sdq_schedule *sched, const sdq_train_options *opt,
+              sdq_train_result *res, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SDQ_TRAIN_TRAINER_H */

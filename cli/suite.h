@@ -137,4 +137,46 @@ int sdq_baseline_compare(const json_t *results, const json_t *baseline,
                          int allow_better, sdq_buf *report, char *err,
                          size_t errlen);
 
+/* ------------------------------------------------------ attack grid */
+
+struct sdq_gpt2;
+struct sdq_tokenizer;
+struct sdq_squad;
+
+/* Options of the attack grid shared by 'sdq attack' and the suite's step 6. */
+typedef struct sdq_attack_grid {
+  const char *attacks;        /* comma list: pgd_linf,pgd_l2,hotflip,eot_pgd_linf */
+  const char *targets;        /* comma list: fp32_lora,static_8bit,random_switch */
+  const char *static_config;  /* bit-configuration file of static_8bit, or
+                                 NULL for every layer at 8 bits */
+  int switch_bits[8];         /* random_switch precision set */
+  int n_switch;
+  float eps_rms;              /* PGD eps in units of the RMS of wte entries */
+  float step_rms;             /* PGD step size, same unit */
+  float l2_scale;             /* L2 eps and step = L-inf ones * sqrt(context
+                                 tokens * C) * l2_scale (see docs/attacks.md) */
+  int steps, random_start, max_flips, eot_samples, max_new;
+  int transfer;               /* 1: also the transfer matrix over switch_bits */
+  unsigned long long seed;
+  int progress;
+} sdq_attack_grid;
+
+/* The defaults documented in 'sdq attack --help'. */
+sdq_attack_grid sdq_attack_grid_defaults(void);
+
+/* Runs every attack against every target on the questions qs[n_q] and
+ * appends one row per (attack, target) to rows ({"attack", "target",
+ * "clean_f1", "adv_f1", "diff", "success_rate", "clean_em", "adv_em",
+ * "questions", "skipped", "mean_flips", "seconds"}) and, when
+ * grid->transfer, the transfer matrix to transfer_rows ({"attack",
+ * "crafted_bits", "scored_bits", "clean_f1", "adv_f1"}; may be NULL). */
+int sdq_attack_grid_run(struct sdq_gpt2 *m, struct sdq_tokenizer *tok,
+                        const struct sdq_squad *sq, const size_t *qs,
+                        size_t n_q, const sdq_attack_grid *grid, json_t *rows,
+                        json_t *transfer_rows, char *err, size_t errlen);
+
+/* Stores the grid's options (everything that changes results) in a JSON
+ * object, for the stage markers. */
+json_t *sdq_attack_grid_options(const sdq_attack_grid *grid);
+
 #endif

@@ -1,4 +1,549 @@
-/* quant_avx2.c - avx2 variants of the quantization kernels. */
-#include "internal.h"
+/* quant_avx2.c - AVX2 + FMA variants of the quantization kernels; the
+ * integer GEMM uses vpmaddubsw + vpmaddwd. Every result is bit-identical to
+ * the scalar reference except the fp32 GEMM sums (summation order). */
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
-void sdq_register_quant_avx2(sdq_kernel_table *t) { (void)t; }
+#include "internal.h"
+#include "scalar/quant_scalar.h"
+#include "sdq_pack.h"
+
+#define SDQ_INLINE static inline __attribute__((always_inline))
+
+/* Rows of A per work item of the integer GEMM (they share the W tile). */
+#define I8_M_BLOCK 64
+
+/* Returns a load/store mask enabling the first n (clamped to 0..8) lanes. */
+static inline __m256i tail_mask8(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* ------------------------------------------------- quantize and fake quant */
+
+/* Returns max|x[0..cols)|, or NaN when the row holds NaN or +-inf. */
+static float row_maxabs_avx2(const float *x, int cols) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 big = _mm256_set1_ps(FLT_MAX);
+  __m256 m = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+  for (int k = 0; k < cols; k += 8) {
+    __m256 v = _mm256_maskload_ps(x + k, tail_mask8(cols - k));
+    v = _mm256_andnot_ps(sign, v);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, big, _CMP_NLE_UQ));
+    m = _mm256_max_ps(m, v);
+  }
+  if (_mm256_movemask_ps(bad))
+    return NAN;
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+/* clamp(rint(x * inv), -qmax, qmax) in fp32, rounding in the current mode
+ * exactly like rintf() in the scalar reference. */
+SDQ_INLINE __m256 quantize_ps(__m256 x, __m256 inv, __m256 qmax) {
+  const __m256 r =
+      _mm256_round_ps(_mm256_mul_ps(x, inv), _MM_FROUND_CUR_DIRECTION);
+  return _mm256_max_ps(_mm256_min_ps(r, qmax),
+                       _mm256_sub_ps(_mm256_setzero_ps(), qmax));
+}
+
+static void quantize_row_avx2(const float *x, int cols, float inv, int qmax,
+                              int8_t *q) {
+  const __m256 vinv = _mm256_set1_ps(inv);
+  const __m256 vqmax = _mm256_set1_ps((float)qmax);
+  for (int k = 0; k < cols; k += 8) {
+    const __m256i mask = tail_mask8(cols - k);
+    const __m256i i32 = _mm256_cvtps_epi32(
+        quantize_ps(_mm256_maskload_ps(x + k, mask), vinv, vqmax));
+    const __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32),
+                                        _mm256_extracti128_si256(i32, 1));
+    const __m128i i8 = _mm_packs_epi16(i16, i16);
+    if (cols - k >= 8) {
+      _mm_storel_epi64((__m128i *)(q + k), i8);
+    } else {
+      int8_t tmp[16];
+      _mm_storeu_si128((__m128i *)tmp, i8);
+      memcpy(q + k, tmp, (size_t)(cols - k));
+    }
+  }
+}
+
+static int quantize_rows_avx2(const float *x, int rows, int cols, int ld,
+                              int bits, int8_t *q, float *scale) {
+  const int qmax = sdq_qmax(bits);
+  if (qmax == 0)
+    return -1;
+
+  int bad = 0;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (size_t)r * (size_t)ld;
+    int8_t *qr = q + (size_t)r * (size_t)cols;
+    const float maxabs = row_maxabs_avx2(xr, cols);
+    if (isnan(maxabs)) {
+      scale[r] = NAN;
+      memset(qr, 0, (size_t)cols);
+      bad++;
+      continue;
+    }
+    float inv;
+    sdq_row_scale(maxabs, qmax, &scale[r], &inv);
+    quantize_row_avx2(xr, cols, inv, qmax, qr);
+  }
+  return bad;
+}
+
+static int fake_quant_avx2(const float *x, int rows, int cols, int ld, int bits,
+                           const float *scale_in, float *y, float *scale_out) {
+  const int qmax = sdq_qmax(bits);
+  if (qmax == 0)
+    return -1;
+
+  const __m256 vqmax = _mm256_set1_ps((float)qmax);
+  int bad = 0;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (size_t)r * (size_t)ld;
+    float *yr = y + (size_t)r * (size_t)ld;
+    float s, inv = 0.0f;
+    const int row_bad = sdq_fake_quant_row_scale(row_maxabs_avx2(xr, cols),
+                                                 scale_in, r, qmax, &s, &inv);
+    if (scale_out != NULL)
+      scale_out[r] = s;
+    if (row_bad) {
+      for (int k = 0; k < cols; k++)
+        yr[k] = NAN;
+      bad++;
+      continue;
+    }
+
+    const __m256 vs = _mm256_set1_ps(s), vinv = _mm256_set1_ps(inv);
+    for (int k = 0; k < cols; k += 8) {
+      const __m256i mask = tail_mask8(cols - k);
+      const __m256 v = quantize_ps(_mm256_maskload_ps(xr + k, mask), vinv, vqmax);
+      /* the round trip through int32 turns -0 into +0, as scale * q does */
+      const __m256 qf = _mm256_cvtepi32_ps(_mm256_cvtps_epi32(v));
+      _mm256_maskstore_ps(yr + k, mask, _mm256_mul_ps(vs, qf));
+    }
+  }
+  return bad;
+}
+
+static void fake_quant_backward_avx2(const float *x, const float *dy, int rows,
+                                     int cols, int ld, int bits,
+                                     const float *scale, float *dx) {
+  const int qmax = sdq_qmax(bits);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int r = 0; r < rows; r++) {
+    const size_t off = (size_t)r * (size_t)ld;
+    const __m256 limit = _mm256_set1_ps((float)qmax * scale[r]);
+    for (int k = 0; k < cols; k += 8) {
+      const __m256i mask = tail_mask8(cols - k);
+      const __m256 ax =
+          _mm256_andnot_ps(sign, _mm256_maskload_ps(x + off + k, mask));
+      const __m256 pass = _mm256_cmp_ps(ax, limit, _CMP_LE_OQ);
+      const __m256 g = _mm256_maskload_ps(dy + off + k, mask);
+      _mm256_maskstore_ps(dx + off + k, mask, _mm256_and_ps(pass, g));
+    }
+  }
+}
+
+/* ------------------------------------------------------------ unpacking */
+
+/* Unpacks the 64 unsigned fields u = q + offset of the packed group at src
+ * into u[0] (k = 0..31) and u[1] (k = 32..63), for the container width
+ * cbits (see sdq_pack.h). */
+SDQ_INLINE void unpack_u8_avx2(const uint8_t *src, int cbits, __m256i u[2]) {
+  const __m256i lo4 = _mm256_set1_epi8(0x0f);
+  const __m256i lo2 = _mm256_set1_epi8(0x03);
+  if (cbits == 8) {
+    u[0] = _mm256_loadu_si256((const __m256i *)src);
+    u[1] = _mm256_loadu_si256((const __m256i *)(src + 32));
+    return;
+  }
+
+  __m256i nib0 = _mm256_setzero_si256(), nib1 = _mm256_setzero_si256();
+  if (cbits == 4 || cbits == 6) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)src);
+    nib0 = _mm256_and_si256(v, lo4);
+    nib1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+    if (cbits == 4) {
+      u[0] = nib0;
+      u[1] = nib1;
+      return;
+    }
+    src += 32;
+  }
+  /* per-lane shifts (0 | 2) give k = 0..15 | 16..31, (4 | 6) k = 32..63 */
+  const __m256i b =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)src));
+  const __m256i two0 = _mm256_and_si256(
+      _mm256_srlv_epi32(b, _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2)), lo2);
+  const __m256i two1 = _mm256_and_si256(
+      _mm256_srlv_epi32(b, _mm256_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6)), lo2);
+  if (cbits == 2) {
+    u[0] = two0;
+    u[1] = two1;
+    return;
+  }
+  u[0] = _mm256_or_si256(nib0, _mm256_slli_epi16(two0, 4));
+  u[1] = _mm256_or_si256(nib1, _mm256_slli_epi16(two1, 4));
+}
+
+/* Converts the 32 fields of u to fp32 q = u - offset, 8 per vector. */
+SDQ_INLINE void fields_to_ps(__m256i u, __m256i offset, __m256 f[4]) {
+  const __m128i lo = _mm256_castsi256_si128(u);
+  const __m128i hi = _mm256_extracti128_si256(u, 1);
+  f[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(lo), offset));
+  f[1] = _mm256_cvtepi32_ps(
+      _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)), offset));
+  f[2] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(hi), offset));
+  f[3] = _mm256_cvtepi32_ps(
+      _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)), offset));
+}
+
+static inline float hsum_ps(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+/* ------------------------------------------------------ qgemm_f32_nt */
+
+/* Dot products of mr (1..4) rows of A with one packed W row into out[0..mr);
+ * the last group loads A under a mask, so A is never read past K. */
+SDQ_INLINE void f32_nt_row(const float *A, int lda, int mr,
+                           const uint8_t *wrow, int K, int cbits,
+                           float out[4]) {
+  const __m256i offset = _mm256_set1_epi32(1 << (cbits - 1));
+  const size_t group_bytes = 8u * (size_t)cbits;
+  __m256 acc[4][2];
+  for (int i = 0; i < 4; i++)
+    acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+
+  for (int k0 = 0; k0 < K; k0 += SDQ_PACK_GROUP, wrow += group_bytes) {
+    __m256i u[2];
+    unpack_u8_avx2(wrow, cbits, u);
+    for (int h = 0; h < 2; h++) {
+      __m256 f[4];
+      fields_to_ps(u[h], offset, f);
+      const int kh = k0 + 32 * h;
+      for (int i = 0; i < mr; i++) {
+        const float *a = A + (size_t)i * (size_t)lda + kh;
+        for (int j = 0; j < 4; j++) {
+          const __m256 av = kh + 32 <= K
+                                ? _mm256_loadu_ps(a + 8 * j)
+                                : _mm256_maskload_ps(a + 8 * j,
+                                                     tail_mask8(K - kh - 8 * j));
+          acc[i][j & 1] = _mm256_fmadd_ps(av, f[j], acc[i][j & 1]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < mr; i++)
+    out[i] = hsum_ps(_mm256_add_ps(acc[i][0], acc[i][1]));
+}
+
+SDQ_INLINE void f32_nt_impl(int M, const float *A, int lda,
+                            const sdq_qmatrix *W, float beta, float *C,
+                            int ldc, int cbits) {
+  const int N = W->rows, K = W->cols;
+  const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
+
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; n++) {
+    const uint8_t *wrow = W->packed + (size_t)n * row_bytes;
+    const float s = W->scale[n];
+    for (int m0 = 0; m0 < M; m0 += 4) {
+      const int mr = M - m0 < 4 ? M - m0 : 4;
+      float out[4];
+      if (mr == 4)
+        f32_nt_row(A + (size_t)m0 * (size_t)lda, lda, 4, wrow, K, cbits, out);
+      else
+        f32_nt_row(A + (size_t)m0 * (size_t)lda, lda, mr, wrow, K, cbits, out);
+      for (int i = 0; i < mr; i++) {
+        float *c = C + (size_t)(m0 + i) * (size_t)ldc + n;
+        *c = beta == 0.0f ? s * out[i] : beta * *c + s * out[i];
+      }
+    }
+  }
+}
+
+static void qgemm_f32_nt_avx2(int M, const float *A, int lda,
+                              const sdq_qmatrix *W, float beta, float *C,
+                              int ldc) {
+  switch (sdq_pack_container_bits(W->bits)) {
+  case 2: f32_nt_impl(M, A, lda, W, beta, C, ldc, 2); break;
+  case 4: f32_nt_impl(M, A, lda, W, beta, C, ldc, 4); break;
+  case 6: f32_nt_impl(M, A, lda, W, beta, C, ldc, 6); break;
+  default: f32_nt_impl(M, A, lda, W, beta, C, ldc, 8); break;
+  }
+}
+
+/* ------------------------------------------------------ qgemm_f32_nn */
+
+/* Rows of A (and C) per register tile of the nn kernel. */
+#define NN_MR 3
+
+/* C[m0..m0+mr, k0..k0+32) = beta*C + sum_n A[m,n] * scale[n] * q[n,k] for
+ * half h of group g: mr x 32 accumulators stay in registers while each W
+ * row's half-group is unpacked once for all mr rows. */
+SDQ_INLINE void f32_nn_tile(const float *A, int lda, int mr,
+                            const sdq_qmatrix *W, int g, int h, int cbits,
+                            float beta, float *C, int ldc) {
+  const int N = W->rows, K = W->cols;
+  const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
+  const size_t group_bytes = 8u * (size_t)cbits;
+  const __m256i offset = _mm256_set1_epi32(1 << (cbits - 1));
+  const int k0 = g * SDQ_PACK_GROUP + 32 * h;
+  __m256i mask[4];
+  for (int j = 0; j < 4; j++)
+    mask[j] = tail_mask8(K - k0 - 8 * j);
+
+  __m256 acc[NN_MR][4];
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < 4; j++)
+      acc[i][j] = beta == 0.0f
+                      ? _mm256_setzero_ps()
+                      : _mm256_mul_ps(_mm256_set1_ps(beta),
+                                      _mm256_maskload_ps(
+                                          C + (size_t)i * (size_t)ldc + k0 +
+                                              8 * j,
+                                          mask[j]));
+
+  const uint8_t *src = W->packed + (size_t)g * group_bytes;
+  for (int n = 0; n < N; n++, src += row_bytes) {
+    __m256i u[2];
+    __m256 f[4];
+    unpack_u8_avx2(src, cbits, u);
+    fields_to_ps(u[h], offset, f);
+    const float s = W->scale[n];
+    for (int i = 0; i < mr; i++) {
+      const __m256 coef = _mm256_set1_ps(A[(size_t)i * (size_t)lda + n] * s);
+      for (int j = 0; j < 4; j++)
+        acc[i][j] = _mm256_fmadd_ps(coef, f[j], acc[i][j]);
+    }
+  }
+
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < 4; j++)
+      _mm256_maskstore_ps(C + (size_t)i * (size_t)ldc + k0 + 8 * j, mask[j],
+                          acc[i][j]);
+}
+
+SDQ_INLINE void f32_nn_impl(int M, const float *A, int lda,
+                            const sdq_qmatrix *W, float beta, float *C,
+                            int ldc, int cbits) {
+  const int halves = (W->cols + 31) / 32;
+  const int mtiles = (M + NN_MR - 1) / NN_MR;
+
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int t = 0; t < mtiles; t++)
+    for (int hg = 0; hg < halves; hg++) {
+      const int m0 = t * NN_MR;
+      const int mr = M - m0 < NN_MR ? M - m0 : NN_MR;
+      const float *a = A + (size_t)m0 * (size_t)lda;
+      float *c = C + (size_t)m0 * (size_t)ldc;
+      if (mr == NN_MR)
+        f32_nn_tile(a, lda, NN_MR, W, hg / 2, hg % 2, cbits, beta, c, ldc);
+      else
+        f32_nn_tile(a, lda, mr, W, hg / 2, hg % 2, cbits, beta, c, ldc);
+    }
+}
+
+static void qgemm_f32_nn_avx2(int M, const float *A, int lda,
+                              const sdq_qmatrix *W, float beta, float *C,
+                              int ldc) {
+  switch (sdq_pack_container_bits(W->bits)) {
+  case 2: f32_nn_impl(M, A, lda, W, beta, C, ldc, 2); break;
+  case 4: f32_nn_impl(M, A, lda, W, beta, C, ldc, 4); break;
+  case 6: f32_nn_impl(M, A, lda, W, beta, C, ldc, 6); break;
+  default: f32_nn_impl(M, A, lda, W, beta, C, ldc, 8); break;
+  }
+}
+
+/* ------------------------------------------------------- qgemm_i8_nt */
+
+/* Integer dot products with vpmaddubsw (u8 x s8 pairs summed into int16
+ * with saturation) and vpmaddwd. Weights enter as the unsigned operand
+ * u = q + offset and activations as the signed operand qa, so the kernel
+ * subtracts offset * sum(qa[m]). A pair is at most 2 * u_max * |qa|_max:
+ * with 2..6-bit containers u <= 63, and with an 8-bit container but
+ * act_bits <= 7 (|qa| <= 63) it is at most 2 * 255 * 63 = 32130, both below
+ * 32767. With an 8-bit container and 8-bit activations 2 * 255 * 127 would
+ * saturate, so that case multiplies |q| (<= 127) by qa with the sign of q
+ * moved onto it (vpsignb): pairs stay within 2 * 127 * 127 = 32258 and the
+ * sum is the signed dot product itself (no offset term). */
+SDQ_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i a, int sign_trick) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  if (sign_trick) {
+    const __m256i q = _mm256_xor_si256(u, _mm256_set1_epi8((char)0x80));
+    return _mm256_add_epi32(
+        acc, _mm256_madd_epi16(
+                 _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(a, q)),
+                 ones));
+  }
+  return _mm256_add_epi32(acc,
+                          _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), ones));
+}
+
+/* Returns the lane sums of a, b, c, d as one vector [a b c d]. */
+SDQ_INLINE __m128i reduce4_epi32(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i abcd =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+  return _mm_add_epi32(_mm256_castsi256_si128(abcd),
+                       _mm256_extracti128_si256(abcd, 1));
+}
+
+/* Rows of A per register tile; 2 x 4 accumulators leave registers for the
+ * operands (AVX2 has 16). */
+#define I8_MR 2
+
+/* C[m0.., n0..n0+nr) for mr (1..2) quantized rows of A (qa, padded rows of
+ * Kp bytes) and nr (1..4) packed W rows starting at wrow. */
+SDQ_INLINE void i8_tile(const int8_t *qa, int Kp, const float *scale_a,
+                        const int32_t *sum_a, int mr, const uint8_t *wrow,
+                        size_t row_bytes, const float *scale_w, int nr,
+                        int cbits, int sign_trick, float beta, float *C,
+                        int ldc) {
+  const size_t group_bytes = 8u * (size_t)cbits;
+  const int groups = Kp / SDQ_PACK_GROUP;
+  __m256i acc[I8_MR][4];
+  for (int i = 0; i < I8_MR; i++)
+    for (int j = 0; j < 4; j++)
+      acc[i][j] = _mm256_setzero_si256();
+
+  for (int g = 0; g < groups; g++) {
+    __m256i a[I8_MR][2];
+    for (int i = 0; i < mr; i++) {
+      const int8_t *p = qa + (size_t)i * (size_t)Kp + (size_t)g * SDQ_PACK_GROUP;
+      a[i][0] = _mm256_load_si256((const __m256i *)p);
+      a[i][1] = _mm256_load_si256((const __m256i *)(p + 32));
+    }
+    for (int j = 0; j < nr; j++) {
+      __m256i u[2];
+      unpack_u8_avx2(wrow + (size_t)j * row_bytes + (size_t)g * group_bytes,
+                     cbits, u);
+      for (int i = 0; i < mr; i++) {
+        acc[i][j] = dot_u8s8(acc[i][j], u[0], a[i][0], sign_trick);
+        acc[i][j] = dot_u8s8(acc[i][j], u[1], a[i][1], sign_trick);
+      }
+    }
+  }
+
+  const int offset = sign_trick ? 0 : 1 << (cbits - 1);
+  const __m128i nmask =
+      _mm_cmpgt_epi32(_mm_set1_epi32(nr), _mm_setr_epi32(0, 1, 2, 3));
+  const __m128 sw = _mm_maskload_ps(scale_w, nmask);
+  for (int i = 0; i < mr; i++) {
+    __m128i dot = reduce4_epi32(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+    dot = _mm_sub_epi32(dot, _mm_set1_epi32(offset * sum_a[i]));
+    const __m128 t = _mm_mul_ps(
+        _mm_mul_ps(_mm_cvtepi32_ps(dot), _mm_set1_ps(scale_a[i])), sw);
+    float *c = C + (size_t)i * (size_t)ldc;
+    if (beta == 0.0f)
+      _mm_maskstore_ps(c, nmask, t);
+    else
+      _mm_maskstore_ps(c, nmask,
+                       _mm_fmadd_ps(_mm_set1_ps(beta), _mm_maskload_ps(c, nmask),
+                                    t));
+  }
+}
+
+SDQ_INLINE void i8_gemm(int M, const int8_t *qa, int Kp, const float *scale_a,
+                        const int32_t *sum_a, const sdq_qmatrix *W, int cbits,
+                        int sign_trick, float beta, float *C, int ldc) {
+  const int N = W->rows;
+  const size_t row_bytes = sdq_packed_row_bytes(W->cols, W->bits);
+  const int ntiles = (N + 3) / 4;
+  const int mblocks = (M + I8_M_BLOCK - 1) / I8_M_BLOCK;
+
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < mblocks; b++)
+    for (int t = 0; t < ntiles; t++) {
+      const int n0 = 4 * t, nr = N - n0 < 4 ? N - n0 : 4;
+      const int m_end = M < (b + 1) * I8_M_BLOCK ? M : (b + 1) * I8_M_BLOCK;
+      const uint8_t *wrow = W->packed + (size_t)n0 * row_bytes;
+      for (int m0 = b * I8_M_BLOCK; m0 < m_end; m0 += I8_MR) {
+        const int mr = m_end - m0 < I8_MR ? m_end - m0 : I8_MR;
+        const int8_t *q = qa + (size_t)m0 * (size_t)Kp;
+        float *c = C + (size_t)m0 * (size_t)ldc + n0;
+        if (mr == I8_MR && nr == 4)
+          i8_tile(q, Kp, scale_a + m0, sum_a + m0, I8_MR, wrow, row_bytes,
+                  W->scale + n0, 4, cbits, sign_trick, beta, c, ldc);
+        else
+          i8_tile(q, Kp, scale_a + m0, sum_a + m0, mr, wrow, row_bytes,
+                  W->scale + n0, nr, cbits, sign_trick, beta, c, ldc);
+      }
+    }
+}
+
+static int qgemm_i8_nt_avx2(int M, const float *A, int lda, int act_bits,
+                            const sdq_qmatrix *W, float beta, float *C,
+                            int ldc) {
+  const int K = W->cols, Kp = sdq_pack_cols_padded(K);
+  if (sdq_qmax(act_bits) == 0)
+    return -1;
+  if (M <= 0)
+    return 0;
+
+  /* 1. quantize A per token into zero-padded, 64-aligned rows */
+  int8_t *qa = aligned_alloc(64, (size_t)M * (size_t)Kp);
+  float *scale_a = malloc((size_t)M * sizeof(float));
+  int32_t *sum_a = malloc((size_t)M * sizeof(int32_t));
+  if (qa == NULL || scale_a == NULL || sum_a == NULL) {
+    free(qa);
+    free(scale_a);
+    free(sum_a);
+    return -1;
+  }
+  int bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
+  for (int m = 0; m < M; m++) {
+    int8_t *q = qa + (size_t)m * (size_t)Kp;
+    bad += quantize_rows_avx2(A + (size_t)m * (size_t)lda, 1, K, lda, act_bits,
+                              q, scale_a + m);
+    memset(q + K, 0, (size_t)(Kp - K));
+    int32_t sum = 0;
+    for (int k = 0; k < K; k++)
+      sum += q[k];
+    sum_a[m] = sum;
+  }
+
+  /* 2. int32 dot products, offset correction and rescale */
+  const int cbits = sdq_pack_container_bits(W->bits);
+  switch (cbits) {
+  case 2: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 2, 0, beta, C, ldc); break;
+  case 4: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 4, 0, beta, C, ldc); break;
+  case 6: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 6, 0, beta, C, ldc); break;
+  default:
+    if (act_bits == 8)
+      i8_gemm(M, qa, Kp, scale_a, sum_a, W, 8, 1, beta, C, ldc);
+    else
+      i8_gemm(M, qa, Kp, scale_a, sum_a, W, 8, 0, beta, C, ldc);
+    break;
+  }
+
+  free(qa);
+  free(scale_a);
+  free(sum_a);
+  return bad;
+}
+
+void sdq_register_quant_avx2(sdq_kernel_table *t) {
+  t->quantize_rows = quantize_rows_avx2;
+  t->fake_quant = fake_quant_avx2;
+  t->fake_quant_backward = fake_quant_backward_avx2;
+  t->qgemm_f32_nt = qgemm_f32_nt_avx2;
+  t->qgemm_f32_nn = qgemm_f32_nn_avx2;
+  t->qgemm_i8_nt = qgemm_i8_nt_avx2;
+  t->impl[SDQ_K_QUANTIZE_ROWS] = SDQ_ISA_AVX2;
+  t->impl[SDQ_K_FAKE_QUANT] = SDQ_ISA_AVX2;
+  t->impl[SDQ_K_FAKE_QUANT_BACKWARD] = SDQ_ISA_AVX2;
+  t->impl[SDQ_K_QGEMM_F32_NT] = SDQ_ISA_AVX2;
+  t->impl[SDQ_K_QGEMM_F32_NN] = SDQ_ISA_AVX2;
+  t->impl[SDQ_K_QGEMM_I8_NT] = SDQ_ISA_AVX2;
+}

@@ -80,6 +80,11 @@ struct sdq_gpt2_state {
 void sdq_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Allocates a model with zeroed weights (sdq_gpt2_create without the
+ * initialisation), for loaders that overwrite every weight. */
+sdq_gpt2 *sdq_gpt2_alloc(const sdq_gpt2_config *cfg, uint64_t seed, char *err,
+                         size_t errlen);
+
 /* Points the 16 tensor pointers of p into memory (sdq_gpt2_param_sizes). */
 void sdq_params_point(sdq_gpt2_params *p, const sdq_gpt2_config *c,
                       float *memory);
@@ -132,6 +137,16 @@ int sdq_max_threads(void);
 /* Grows the forward buffers to hold bt rows. */
 int sdq_state_reserve(sdq_gpt2 *m, size_t bt, int T, char *err, size_t errlen);
 void sdq_state_free(sdq_gpt2 *m);
+
+/* Writes dir/name into buf; -1 with a message when it does not fit. */
+int sdq_join_path(char *buf, size_t len, const char *dir, const char *name, char *err,
+                  size_t errlen);
+
+struct json_t;
+/* Writes root as indented JSON to path through a temporary file and
+ * rename(). */
+int sdq_write_json_atomic(struct json_t *root, const char *path, char *err,
+                          size_t errlen);
 
 /* Allocates zeroed floats aligned to 64 bytes, or NULL. */
 float *sdq_falloc(size_t n);

@@ -35,8 +35,8 @@ static void init_const(float *w, size_t n, float v) {
     w[i] = v;
 }
 
-sdq_gpt2 *sdq_gpt2_create(const sdq_gpt2_config *cfg, uint64_t seed,
-                          char *err, size_t errlen) {
+sdq_gpt2 *sdq_gpt2_alloc(const sdq_gpt2_config *cfg, uint64_t seed, char *err,
+                         size_t errlen) {
   if (sdq_gpt2_config_validate(cfg, err, errlen) != 0)
     return NULL;
   sdq_gpt2 *m = calloc(1, sizeof *m);
@@ -54,6 +54,23 @@ sdq_gpt2 *sdq_gpt2_create(const sdq_gpt2_config *cfg, uint64_t seed,
   sdq_params_point(&m->params, cfg, m->params_memory);
   if (sdq_bitconfig_init_uniform(&m->bits, cfg->n_layer, 32, 0, err, errlen) != 0)
     goto fail;
+  /* The model's own stream (LoRA dropout) is independent of the init one. */
+  sdq_rng_seed(&m->rng, seed ^ 0x5dd5a17e0c0ffeeULL);
+  return m;
+
+oom:
+  sdq_set_err(err, errlen, "out of memory creating a GPT-2 model with %zu parameters",
+              sdq_gpt2_param_sizes(cfg, NULL));
+fail:
+  sdq_gpt2_free(m);
+  return NULL;
+}
+
+sdq_gpt2 *sdq_gpt2_create(const sdq_gpt2_config *cfg, uint64_t seed,
+                          char *err, size_t errlen) {
+  sdq_gpt2 *m = sdq_gpt2_alloc(cfg, seed, err, errlen);
+  if (!m)
+    return NULL;
 
   /* GPT-2 initialisation: N(0, 0.02), residual projections scaled by
    * 1/sqrt(2L) because each block adds two of them to the residual stream. */
@@ -72,17 +89,7 @@ sdq_gpt2 *sdq_gpt2_create(const sdq_gpt2_config *cfg, uint64_t seed,
   init_normal(p->fcw, L * 4 * C * C, std, &r);
   init_normal(p->fcprojw, L * 4 * C * C, std_res, &r);
   init_const(p->lnfw, C, 1.0f);
-
-  /* The model's own stream (LoRA dropout) is independent of the init one. */
-  sdq_rng_seed(&m->rng, seed ^ 0x5dd5a17e0c0ffeeULL);
   return m;
-
-oom:
-  sdq_set_err(err, errlen, "out of memory creating a GPT-2 model with %zu parameters",
-              sdq_gpt2_param_sizes(cfg, NULL));
-fail:
-  sdq_gpt2_free(m);
-  return NULL;
 }
 
 static void lora_bank_free(sdq_lora_bank *b) {

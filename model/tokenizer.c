@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "model/tokenizer_internal.h"
@@ -413,6 +414,14 @@ static int readable(const char *dir, const char *name, char *path, size_t pathle
 
 int sdq_tokenizer_load(sdq_tokenizer **out, const char *dir, char *err, size_t errlen) {
   *out = NULL;
+  struct stat st;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    set_err(err, errlen,
+            "%s: tokenizer directory not found; scripts/bootstrap installs GPT-2's tokenizer "
+            "files into data/gpt2-tokenizer",
+            dir);
+    return -1;
+  }
   char vocab_path[4096], merges_path[4096];
   int have_vocab = readable(dir, "encoder.json", vocab_path, sizeof vocab_path);
   int have_merges = readable(dir, "vocab.bpe", merges_path, sizeof merges_path);

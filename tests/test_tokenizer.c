@@ -389,6 +389,10 @@ END_TEST
 
 START_TEST(load_rejects_missing_files) {
   expect_load_error("no tokenizer files", "encoder.json");
+  sdq_tokenizer *t = NULL;
+  char err[512];
+  ck_assert_int_eq(sdq_tokenizer_load(&t, "/nonexistent/sdq", err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "directory not found"), "message: %s", err);
   write_file("encoder.json", "{}");
   expect_load_error("vocab.bpe", "missing");
 }

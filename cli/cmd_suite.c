@@ -1,11 +1,8 @@
-/* cmd_suite.c - placeholder until the layer that owns 'sdq suite' lands. */
-#include <stdio.h>
+/* cmd_suite.c - 'sdq suite': the regression suite (see cli/suite_main.c). */
+#include "config.h"
 
 #include "cli/commands.h"
 
-int sdq_cmd_suite(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "sdq suite: not built yet in this version\n");
-  return 1;
-}
+int sdq_suite_main(int argc, char **argv);
+
+int sdq_cmd_suite(int argc, char **argv) { return sdq_suite_main(argc, argv); }

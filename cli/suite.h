@@ -24,6 +24,8 @@
 
 #include <jansson.h>
 
+#include "train/files.h"
+
 /* ------------------------------------------------------------ file output */
 
 /* Writes len bytes to path atomically: a temporary file "path.tmp.<pid>" in
@@ -31,12 +33,8 @@
 int sdq_write_file_atomic(const char *path, const void *data, size_t len,
                           char *err, size_t errlen);
 
-/* Dumps json (indented, keys in insertion order) to path atomically. */
-int sdq_write_json_atomic(const char *path, const json_t *json, char *err,
-                          size_t errlen);
-
-/* Creates path and its missing parents (mode 0755). */
-int sdq_mkdir_p(const char *path, char *err, size_t errlen);
+/* JSON files and folders: sdq_json_write_file and sdq_mkdir_p of
+ * train/files.h. */
 
 /* A growable string, used to build report files in memory before the atomic
  * write. sdq_buf_printf returns -1 only when memory runs out. */

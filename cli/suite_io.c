@@ -1,5 +1,5 @@
-/* suite_io.c - atomic file writes, folder creation and in-memory text
- * buffers for the suite's report. */
+/* suite_io.c - atomic writes of raw bytes and in-memory text buffers for
+ * the suite's report. */
 #include "config.h"
 
 #include <errno.h>
@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/suite.h"
@@ -39,56 +38,6 @@ int sdq_write_file_atomic(const char *path, const void *data, size_t len,
   if (rename(tmp, path) != 0) {
     snprintf(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
     unlink(tmp);
-    return -1;
-  }
-  return 0;
-}
-
-int sdq_write_json_atomic(const char *path, const json_t *json, char *err,
-                          size_t errlen) {
-  char *text = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-  if (!text) {
-    snprintf(err, errlen, "%s: cannot serialise the JSON document (out of memory?)", path);
-    return -1;
-  }
-  size_t n = strlen(text);
-  char *with_newline = realloc(text, n + 2);
-  if (!with_newline) {
-    free(text);
-    snprintf(err, errlen, "%s: out of memory", path);
-    return -1;
-  }
-  with_newline[n] = '\n';
-  with_newline[n + 1] = '\0';
-  int rc = sdq_write_file_atomic(path, with_newline, n + 1, err, errlen);
-  free(with_newline);
-  return rc;
-}
-
-int sdq_mkdir_p(const char *path, char *err, size_t errlen) {
-  char buf[4096];
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof buf) {
-    snprintf(err, errlen, "invalid folder path '%s'", path);
-    return -1;
-  }
-  memcpy(buf, path, n + 1);
-
-  for (size_t i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0')
-      continue;
-    char saved = buf[i];
-    buf[i] = '\0';
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-      snprintf(err, errlen, "%s: cannot create folder: %s", buf, strerror(errno));
-      return -1;
-    }
-    buf[i] = saved;
-  }
-
-  struct stat st;
-  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    snprintf(err, errlen, "%s: exists but is not a folder", path);
     return -1;
   }
   return 0;

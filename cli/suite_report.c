@@ -333,7 +333,7 @@ int sdq_report_write(const char *dir, const json_t *results, char *err,
     return -1;
 
   snprintf(path, sizeof path, "%s/results.json", dir);
-  if (sdq_write_json_atomic(path, results, err, errlen))
+  if (sdq_json_write_file(path, results, err, errlen))
     return -1;
   if (write_csvs(dir, results, err, errlen) || write_plots(dir, results, err, errlen))
     return -1;

@@ -45,7 +45,7 @@ int sdq_stage_save(const char *work_dir, const char *name,
     snprintf(err, errlen, "%s: cannot build the stage marker (out of memory?)", path);
     return -1;
   }
-  int rc = sdq_write_json_atomic(path, marker, err, errlen);
+  int rc = sdq_json_write_file(path, marker, err, errlen);
   json_decref(marker);
   return rc;
 }

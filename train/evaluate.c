@@ -137,7 +137,7 @@ int sdq_write_predictions(const char *path, const sdq_squad *sq, const size_t *s
               sq->questions[subset[i]].id);
       return -1;
     }
-  int rc = sdq_write_json_atomic(path, obj, err, errlen);
+  int rc = sdq_json_write_file(path, obj, err, errlen);
   json_decref(obj);
   return rc;
 }

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int sdq_write_json_atomic(const char *path, const json_t *value, char *err, size_t errlen) {
+int sdq_json_write_file(const char *path, const json_t *value, char *err, size_t errlen) {
   char *text = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
   if (!text) {
     snprintf(err, errlen, "%s: could not serialise the JSON (out of memory)", path);

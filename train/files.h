@@ -15,7 +15,7 @@ extern "C" {
  * to path.tmp.PID, fsyncs it and renames it over path, so readers see either
  * the old file or the complete new one. Returns 0 or -1 with a message
  * naming the path. */
-int sdq_write_json_atomic(const char *path, const json_t *value, char *err,
+int sdq_json_write_file(const char *path, const json_t *value, char *err,
                           size_t errlen);
 
 /* Creates folder path and its missing parents (mode 0777 minus umask).

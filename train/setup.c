@@ -1,0 +1,141 @@
+/* setup.c - default paths, model opening and configuration arguments (see
+ * setup.h). */
+#include "config.h"
+
+#include "train/setup.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef SDQ_SOURCE_DIR
+#define SDQ_SOURCE_DIR "."
+#endif
+
+const char *sdq_default_data_path(const char *rel, char *buf, size_t len) {
+  const char *env = getenv("SDQ_DATA_DIR");
+  snprintf(buf, len, "%s/%s", env && *env ? env : SDQ_SOURCE_DIR "/data", rel);
+  return buf;
+}
+
+const char *sdq_default_configs_path(const char *rel, char *buf, size_t len) {
+  const char *env = getenv("SDQ_CONFIGS_DIR");
+  snprintf(buf, len, "%s/%s", env && *env ? env : SDQ_SOURCE_DIR "/configs", rel);
+  return buf;
+}
+
+static int get_int(json_t *root, const char *key, const char *alt, int *out) {
+  json_t *v = json_object_get(root, key);
+  if (!v && alt)
+    v = json_object_get(root, alt);
+  if (!json_is_integer(v))
+    return -1;
+  *out = (int)json_integer_value(v);
+  return 0;
+}
+
+int sdq_read_model_config(const char *path, sdq_gpt2_config *cfg, char *err, size_t errlen) {
+  json_error_t jerr;
+  json_t *root = json_load_file(path, 0, &jerr);
+  if (!root) {
+    snprintf(err, errlen, "%s: invalid JSON at line %d: %s", path, jerr.line, jerr.text);
+    return -1;
+  }
+  int rc = 0;
+  if (get_int(root, "n_layer", NULL, &cfg->n_layer) ||
+      get_int(root, "n_head", NULL, &cfg->n_head) ||
+      get_int(root, "n_embd", NULL, &cfg->n_embd) ||
+      get_int(root, "n_ctx", "n_positions", &cfg->n_ctx) ||
+      get_int(root, "vocab_size", NULL, &cfg->vocab_size)) {
+    snprintf(err, errlen, "%s: needs integer fields n_layer, n_head, n_embd, n_ctx (or "
+                          "n_positions) and vocab_size", path);
+    rc = -1;
+  }
+  json_decref(root);
+  if (rc == 0 && sdq_gpt2_config_validate(cfg, err, errlen))
+    rc = -1;
+  return rc;
+}
+
+sdq_gpt2 *sdq_open_model(const char *model_path, const char *init_config, uint64_t seed,
+                         char *err, size_t errlen) {
+  if (model_path)
+    return sdq_gpt2_load_hf(model_path, seed, err, errlen);
+  sdq_gpt2_config cfg;
+  if (sdq_read_model_config(init_config, &cfg, err, errlen))
+    return NULL;
+  return sdq_gpt2_create(&cfg, seed, err, errlen);
+}
+
+static int parse_bits(const char *s, int *bits) {
+  if (!strcmp(s, "fp32")) {
+    *bits = 32;
+    return 0;
+  }
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (end == s || *end || !((v >= 2 && v <= 8) || v == 16 || v == 32))
+    return -1;
+  *bits = (int)v;
+  return 0;
+}
+
+int sdq_parse_bits_list(const char *text, int *bits, int max, char *err, size_t errlen) {
+  char *copy = strdup(text), *save = NULL;
+  int n = 0;
+  if (!copy) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (n >= max || parse_bits(tok, &bits[n])) {
+      snprintf(err, errlen, n >= max ? "too many bit widths in '%s' (at most %d)"
+                                     : "invalid bits '%s' in the list (use 2..8, 16, 32 or fp32)",
+               n >= max ? text : tok, max);
+      free(copy);
+      return -1;
+    }
+    n++;
+  }
+  free(copy);
+  if (n == 0) {
+    snprintf(err, errlen, "the bit-width list '%s' is empty", text);
+    return -1;
+  }
+  return n;
+}
+
+int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg, char *name,
+                       size_t namelen, char *err, size_t errlen) {
+  int bits;
+  memset(cfg, 0, sizeof *cfg);
+  if (parse_bits(arg, &bits) == 0) {
+    snprintf(name, namelen, bits >= 16 ? "fp32" : "%dbit", bits);
+    return sdq_bitconfig_init_uniform(cfg, n_layer, bits, 0, err, errlen);
+  }
+
+  /* A file path, or the name of a shipped configuration. */
+  char path[4096];
+  struct stat sb;
+  if (stat(arg, &sb) == 0) {
+    snprintf(path, sizeof path, "%s", arg);
+  } else {
+    char rel[512];
+    snprintf(rel, sizeof rel, "%s.cfg", arg);
+    sdq_default_configs_path(rel, path, sizeof path);
+    if (strchr(arg, '/') || stat(path, &sb) != 0) {
+      snprintf(err, errlen, "configuration '%s' is neither bits (2..8, 16, 32, fp32), a file, "
+                            "nor a shipped configuration (see 'sdq configs')", arg);
+      return -1;
+    }
+  }
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  snprintf(name, namelen, "%s", base);
+  size_t len = strlen(name);
+  if (len > 4 && !strcmp(name + len - 4, ".cfg"))
+    name[len - 4] = '\0';
+  return sdq_bitconfig_load(cfg, path, n_layer, err, errlen);
+}

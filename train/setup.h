@@ -1,0 +1,53 @@
+/* setup.h - what the train, eval and configs commands share: default file
+ * locations, opening a model, and turning command-line arguments into bit
+ * configurations. */
+#ifndef SDQ_TRAIN_SETUP_H
+#define SDQ_TRAIN_SETUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/gpt2.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Writes the path of rel (e.g. "default/train.json") inside sdq's data
+ * folder into buf: $SDQ_DATA_DIR when set, else the data/ folder of the
+ * configured source tree. Returns buf. */
+const char *sdq_default_data_path(const char *rel, char *buf, size_t len);
+
+/* The same for the shipped bit configurations: $SDQ_CONFIGS_DIR when set,
+ * else configs/ of the configured source tree. */
+const char *sdq_default_configs_path(const char *rel, char *buf, size_t len);
+
+/* Opens a model: the HF checkpoint at model_path when it is not NULL, else a
+ * freshly initialised model (seeded GPT-2 init) with the shape of the
+ * config.json at init_config (fields n_layer, n_head, n_embd, n_ctx or
+ * n_positions, vocab_size). Returns NULL with a message. */
+sdq_gpt2 *sdq_open_model(const char *model_path, const char *init_config,
+                         uint64_t seed, char *err, size_t errlen);
+
+/* Reads a model shape from a config.json (see sdq_open_model). */
+int sdq_read_model_config(const char *path, sdq_gpt2_config *cfg, char *err,
+                          size_t errlen);
+
+/* Parses "4,6,8" into bits[] (each 2..8, 16 or 32; "fp32" means 32).
+ * Returns the count, or -1 with a message. */
+int sdq_parse_bits_list(const char *text, int *bits, int max, char *err,
+                        size_t errlen);
+
+/* Resolves a configuration argument for an n_layer model: a number of bits
+ * or "fp32" (every layer uniform), a path to a configuration file, or the
+ * name of a shipped one ("all-4" for configs/all-4.cfg). name receives a
+ * display name (the bits as "4bit"/"fp32", or the file name without .cfg).
+ * Returns 0 or -1 with a message. */
+int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg,
+                       char *name, size_t namelen, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SDQ_TRAIN_SETUP_H */

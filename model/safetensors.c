@@ -305,7 +305,8 @@ static int json_to_size(const json_t *value, size_t *out, const char *path,
                         size_t errlen)
 {
   if (json_is_real(value))
-    return st_fail(err, errlen, path, tensor, "%s is %g, not an integer", what,
+    return st_fail(err, errlen, path, tensor,
+                   "%s is the floating-point number %g; expected an integer", what,
                    json_real_value(value));
   if (!json_is_integer(value))
     return st_fail(err, errlen, path, tensor, "%s is not an integer", what);

@@ -86,8 +86,8 @@ typedef struct sdq_st_metadata {
   const char *value;
 } sdq_st_metadata;
 
-/* An open safetensors file. Zero-initialise before sdq_safetensors_open;
- * callers read the fields but never change them. */
+/* An open safetensors file. sdq_safetensors_open fills it (overwriting it
+ * without closing it first); callers read the fields but never change them. */
 typedef struct sdq_safetensors {
   char *path;                  /* copy of the path given to open */
   const unsigned char *map;    /* the whole file, mapped read-only */

@@ -17,9 +17,9 @@
 
 #include <jansson.h>
 
-/* A GPT-2 header is about 15 KB and one of the largest public checkpoints has
- * well under 1 MB of header, so 100 MB only stops a corrupt length field from
- * making jansson parse most of a multi-gigabyte file. */
+/* The header of GPT-2 (124M) is an estimated 15 KB (about 160 entries of under
+ * 100 bytes), so this cap only rejects a corrupt length field before jansson
+ * parses most of a multi-gigabyte file. */
 #define SDQ_ST_MAX_HEADER_BYTES ((uint64_t)100 * 1000 * 1000)
 
 #define SDQ_ST_HEADER_LEN_BYTES 8
@@ -880,7 +880,7 @@ static int open_temporary(const char *path, char **tmp_path)
   return -1;
 }
 
-/* fsyncs the folder that holds path, so the rename itself is durable.
+/* fsyncs the folder that contains path, so the rename itself is durable.
  * Failures are ignored: some file systems do not support it. */
 static void sync_parent_folder(const char *path)
 {

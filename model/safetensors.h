@@ -8,11 +8,11 @@
  * row-major (C order).
  *
  * The reader memory-maps the file read-only and validates the whole header
- * before it returns: every dtype is known, every shape is an array of
- * non-negative integers whose element count does not overflow, every byte
- * range matches its shape and dtype, and the ranges tile the data section
- * exactly (no holes, no overlaps, no trailing bytes). After a successful open
- * no accessor can read outside the mapping.
+ * before it returns. Every dtype must be known, and every shape an array of
+ * non-negative integers whose element count does not overflow. Every byte
+ * range must match its shape and dtype, and the ranges must tile the data
+ * section exactly (no holes, no overlaps, no trailing bytes). So after a
+ * successful open no accessor can read outside the mapping.
  *
  * The writer writes F32 tensors only, which is what sdq produces (LoRA
  * adapters, checkpoints).
@@ -141,7 +141,7 @@ int sdq_safetensors_read_f32(const sdq_safetensors *st, const sdq_st_tensor *t,
                              float *dst, size_t count, char *err,
                              size_t errlen);
 
-/* One tensor to write: fp32, row-major, ndim 0 .. SDQ_ST_MAX_NDIM. data holds
+/* One tensor to write: fp32, row-major, ndim 0 .. SDQ_ST_MAX_NDIM. data contains
  * product(shape) floats and may be NULL only when that product is 0. */
 typedef struct sdq_st_write_tensor {
   const char *name;
@@ -153,8 +153,8 @@ typedef struct sdq_st_write_tensor {
 /* Writes n F32 tensors and an optional "__metadata__" (n_metadata key/value
  * pairs, or metadata == NULL) to path.
  * - Tensors are written in ascending name order (strcmp), whatever the order
- *   of the array, so the same content always gives the same bytes; metadata
- *   keys are sorted the same way.
+ *   of the array, and metadata keys are sorted the same way. So the same
+ *   content always gives the same bytes.
  * - The header JSON is padded with spaces so that the data section starts at
  *   a multiple of 8 bytes.
  * - The file is written to a temporary file in the same folder, fsync'ed and

@@ -6,15 +6,15 @@
 # Downloads model.safetensors, config.json, vocab.json and merges.txt of the
 # Hugging Face model "openai-community/gpt2" (formerly "gpt2") into DEST.
 #
-# Checksums: this script pins NO sha256 for these files. Whoever wrote it had
-# no network access and would not copy a sum that nobody here computed. So on
+# Checksums: this script pins NO sha256 for these files, because none was
+# computed from a genuine download when it was written (there was no network
+# access), and a sum copied from elsewhere could not be checked. So on
 # the first run it downloads each file, prints the sha256 it computed and
-# stops without installing anything. Compare each printed sum with the one
-# Hugging Face shows (the file page
-# https://huggingface.co/openai-community/gpt2/blob/<revision>/model.safetensors
-# lists the "SHA256" of LFS files; for small text files, compare with a second
-# download on another machine). Then pass the sums you trust with --sha256 or
-# --sums. Files already downloaded are kept in DEST/.download and are verified
+# stops without installing anything. Compare each printed sum with one from
+# a source you trust: the SHA256 that the Hugging Face file page
+# (https://huggingface.co/openai-community/gpt2/blob/<revision>/<file>) shows
+# for Git LFS files, if it shows one, or a download on another machine. Then
+# pass the sums you trust with --sha256 or --sums. Files already downloaded are kept in DEST/.download and are verified
 # again instead of downloaded twice.
 #
 # Options:

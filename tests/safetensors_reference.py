@@ -6,10 +6,10 @@ writes and parses safetensors bytes itself with struct and json, and uses
 torch (python3-torch) only for the dtype conversions.
 
   safetensors_reference.py write DIR
-      Writes DIR/reference.safetensors (F32, F16, BF16, F64, I64, U8 and BOOL
-      tensors, including every F16 and BF16 bit pattern, with the tensors not
-      in name order in the data section and an odd-length header) and, for
-      each tensor NAME, DIR/NAME.f32: torch's conversion of its values to
+      Writes DIR/reference.safetensors with F32, F16, BF16, F64, I64, U8 and
+      BOOL tensors, including every F16 and BF16 bit pattern. The data section
+      is not in name order and the header has an odd length. For each tensor
+      NAME it also writes DIR/NAME.f32: torch's conversion of its values to
       float32, raw little-endian.
 
   safetensors_reference.py check FILE DIR

@@ -219,7 +219,7 @@ START_TEST(writer_header_layout)
     ck_assert_msg(header[i] == ' ', "header byte %zu is 0x%02x, not a space", i,
                   (unsigned char)header[i]);
 
-  /* The data section holds a, then b, little-endian. */
+  /* The data section contains a, then b, little-endian. */
   const unsigned char *data = bytes + 8 + header_len;
   const unsigned char one_le[4] = {0x00, 0x00, 0x80, 0x3f};
   ck_assert_mem_eq(data, one_le, 4);

@@ -10,15 +10,16 @@
  *
  * Rows and groups. A row of cols values is padded with q = 0 (u = offset) to
  * cols_padded = cols rounded up to SDQ_PACK_GROUP = 64 values. Each group of
- * 64 values takes 8 * bits bytes, and groups follow each other in k order.
+ * 64 values takes 8 * bits bytes (sdq_packed_group_bytes), and groups
+ * follow each other in k order.
  * Row n starts at byte n * sdq_packed_row_bytes(cols, bits). For value j
  * (0..63) of a group starting at byte g:
  *
- *   8 bits (64 bytes): byte g + j holds u[j].
- *   4 bits (32 bytes): byte g + (j % 32) holds u[j] in bits 4*(j / 32) ..
+ *   8 bits (64 bytes): byte g + j contains u[j].
+ *   4 bits (32 bytes): byte g + (j % 32) contains u[j] in bits 4*(j / 32) ..
  *                      4*(j / 32) + 3, so one 32-byte load masked with 0x0f
  *                      gives values 0..31 and shifted right by 4 gives 32..63.
- *   2 bits (16 bytes): byte g + (j % 16) holds u[j] in bits 2*(j / 16) ..
+ *   2 bits (16 bytes): byte g + (j % 16) contains u[j] in bits 2*(j / 16) ..
  *                      2*(j / 16) + 1, so four shifts (0, 2, 4, 6) of one
  *                      16-byte load, masked with 0x03, give values 0..15,
  *                      16..31, 32..47 and 48..63.

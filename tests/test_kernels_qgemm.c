@@ -178,7 +178,7 @@ END_TEST
 
 /* ------------------------------------------------------- qgemm_f32_nn */
 
-/* Returns 1 when an entry the kernel must not write still holds its initial
+/* Returns 1 when an entry the kernel must not write still contains its initial
  * value (NaN when the test filled C with NaN for beta == 0). */
 static int same_bits_or_nan(float got, float init, float beta) {
   if (beta == 0.0f)

@@ -62,7 +62,7 @@ START_TEST(pack_roundtrip_all_bits) {
                     "pack/unpack round trip differs for bits=%d cols=%d", bits,
                     cols);
 
-      /* the padding of the last group holds q = 0 (u = offset) */
+      /* the padding of the last group contains q = 0 (u = offset) */
       const int groups = sdq_pack_cols_padded(cols) / SDQ_PACK_GROUP;
       uint8_t u[SDQ_PACK_GROUP];
       sdq_unpack_group_u8(packed + (size_t)(groups - 1) *

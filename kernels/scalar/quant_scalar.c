@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-/* Returns max |x[0..cols)|, or NaN when the row holds NaN or +-inf. */
+/* Returns max |x[0..cols)|, or NaN when the row contains NaN or +-inf. */
 static float row_maxabs(const float *x, int cols) {
   float m = 0.0f;
   for (int k = 0; k < cols; k++) {

@@ -30,7 +30,7 @@ static inline void sdq_row_scale(float maxabs, int qmax, float *scale,
  * every variant does: the MinMax scale of maxabs when scale_in is NULL, else
  * scale_in[r]. A scale_in of 0 (or one whose reciprocal overflows) gives
  * inv = 0, so y = 0. Returns 1, with s = NaN, when the row cannot be
- * quantized: maxabs is NaN (the row holds NaN/inf) or scale_in[r] is NaN,
+ * quantized: maxabs is NaN (the row contains NaN/inf) or scale_in[r] is NaN,
  * infinite or negative. */
 static inline int sdq_fake_quant_row_scale(float maxabs, const float *scale_in,
                                            int r, int qmax, float *s,

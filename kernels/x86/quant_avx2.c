@@ -23,7 +23,7 @@ static inline __m256i tail_mask8(int n) {
 
 /* ------------------------------------------------- quantize and fake quant */
 
-/* Returns max|x[0..cols)|, or NaN when the row holds NaN or +-inf. */
+/* Returns max|x[0..cols)|, or NaN when the row contains NaN or +-inf. */
 static float row_maxabs_avx2(const float *x, int cols) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256 big = _mm256_set1_ps(FLT_MAX);

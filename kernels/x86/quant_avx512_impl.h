@@ -30,7 +30,7 @@ static inline __mmask16 tail_mask16(int n) {
 
 /* ------------------------------------------------------- quantize_rows */
 
-/* Returns max|x[0..cols)|, or NaN when the row holds NaN or +-inf. */
+/* Returns max|x[0..cols)|, or NaN when the row contains NaN or +-inf. */
 static float row_maxabs_avx512(const float *x, int cols) {
   const __m512 sign = _mm512_set1_ps(-0.0f);
   const __m512 big = _mm512_set1_ps(FLT_MAX);

@@ -59,7 +59,7 @@ static void byte_alphabet_inverse(int16_t cp_to_byte[ALPHABET_SIZE]) {
 }
 
 /* Converts a token written in the byte alphabet (UTF-8) to its bytes. out
- * needs n bytes. Returns the byte count, or -1 when s holds invalid UTF-8 or a
+ * needs n bytes. Returns the byte count, or -1 when s contains invalid UTF-8 or a
  * character outside the alphabet. */
 static long alphabet_to_bytes(const char *s, size_t n, const int16_t *cp_to_byte, char *out) {
   size_t i = 0, o = 0;

@@ -54,7 +54,7 @@ enum {
  * vocab.json + merges.txt (the Hugging Face names). Checks that the
  * vocabulary is a JSON object mapping strings to ids 0..n-1 with each id used
  * once, that all 256 single-byte tokens exist, and that each merge line
- * (after an optional first line starting with "#version") holds two tokens
+ * (after an optional first line starting with "#version") contains two tokens
  * of the vocabulary whose concatenation is also in it, built only from
  * tokens that earlier lines produced.
  * Returns 0 and sets *out (free with sdq_tokenizer_free), or -1 with a

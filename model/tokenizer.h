@@ -28,7 +28,7 @@
  * later Unicode version are symbols here, so text containing them can
  * pre-tokenize differently from a reference with newer tables. Against
  * node 20.20 (Unicode 17) that is 14,049 code points, 9,112 of them in the
- * CJK extensions I and J.
+ * CJK extensions H, I and J.
  *
  * A tokenizer is not thread-safe: encoding updates its merge cache and its
  * PCRE2 match data. Use one tokenizer per thread.

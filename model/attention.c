@@ -60,7 +60,8 @@ void sdq_attention_forward(int B, int Tq, int Tk, int p0, int NH, int hs,
                            size_t sb_kv, float *out, int ld_out,
                            size_t sb_out, float *scratch, size_t per_thread) {
   const sdq_kernel_table *kt = sdq_kernels();
-#pragma omp parallel for schedule(dynamic, 1)
+  size_t work = (size_t)B * NH * Tq * Tk * hs;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= SDQ_OMP_MIN_WORK)
   for (int bh = 0; bh < B * NH; bh++) {
     int b = bh / NH, h = bh % NH;
     float *P = scratch + (size_t)thread_id() * per_thread;
@@ -81,7 +82,8 @@ void sdq_attention_backward(int B, int T, int NH, int hs, const float *qkv,
   const sdq_kernel_table *kt = sdq_kernels();
   int C = NH * hs, C3 = 3 * C;
   float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for schedule(dynamic, 1)
+  size_t work = (size_t)B * NH * T * T * hs;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= SDQ_OMP_MIN_WORK)
   for (int bh = 0; bh < B * NH; bh++) {
     int b = bh / NH, h = bh % NH;
     float *P = scratch + (size_t)thread_id() * per_thread;

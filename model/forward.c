@@ -178,7 +178,7 @@ static int check_batch(const sdq_gpt2 *m, const sdq_gpt2_batch *b, char *err,
 }
 
 static void residual_add(const float *a, const float *b, float *out, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= SDQ_OMP_MIN_WORK)
   for (size_t i = 0; i < n; i++)
     out[i] = a[i] + b[i];
 }
@@ -221,7 +221,7 @@ int sdq_gpt2_forward(sdq_gpt2 *m, const sdq_gpt2_batch *batch, float *loss,
   /* 1. Inputs: token embeddings (looked up or given) plus position embeddings. */
   s->input_is_embeds = batch->embeds != NULL;
   float *x0 = s->res;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (btC >= SDQ_OMP_MIN_WORK)
   for (size_t i = 0; i < bt; i++) {
     const float *te = batch->tokens ? m->params.wte + (size_t)batch->tokens[i] * C
                                     : batch->embeds + i * C;
@@ -366,7 +366,7 @@ int sdq_gpt2_backward(sdq_gpt2 *m, float loss_scale, float *d_embeds,
     if (s->mask[i] != 0.0f)
       rows[n++] = (int)i;
   float coef = loss_scale / s->mask_sum;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)n * V >= SDQ_OMP_MIN_WORK)
   for (int j = 0; j < n; j++) {
     size_t i = (size_t)rows[j];
     const float *lg = s->logits + (size_t)s->row_to_logit[i] * V;

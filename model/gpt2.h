@@ -10,8 +10,8 @@
  *   transpose.
  * - Functions that can fail return 0 on success or -1 with a message in err
  *   (when err is not NULL and errlen > 0). The message names the file, line,
- *   tensor or value and what to do. Nothing in this layer exits or prints
- *   except where a function says it logs a NOTE to stderr.
+ *   tensor or value and what to do. Nothing in this layer exits, and only
+ *   sdq_gpt2_load_hf prints (a NOTE on stderr).
  * - Token ids are int32_t.
  */
 #ifndef SDQ_MODEL_GPT2_H
@@ -119,11 +119,11 @@ float *sdq_gpt2_linear_weight(const sdq_gpt2_params *p,
 
 /* ----------------------------------------------------- bit configuration */
 
-/* Bits of one linear layer. Weight bits 2..8 quantize the frozen base weight
- * per output channel; 16 and 32 mean full precision (the computation is fp32
- * either way; the value only counts in the average bits). act_bits 0 keeps
- * fp32 activations; 2..8 quantizes the layer's input per token. LayerNorm,
- * the embeddings and the tied LM head always stay fp32. */
+/* Bits of one linear layer. w_bits 2..8 quantizes the frozen base weight per
+ * output channel. 16 and 32 both mean full precision: the computation is
+ * fp32 either way, and the value only counts in the average bits. a_bits 0
+ * keeps fp32 activations, and 2..8 quantizes the layer's input per token.
+ * LayerNorm, the embeddings and the tied LM head always stay fp32. */
 typedef struct sdq_layer_bits {
   int w_bits;
   int a_bits;
@@ -171,11 +171,11 @@ int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
 int sdq_bitconfig_load(sdq_bitconfig *cfg, const char *path, int n_layer,
                        char *err, size_t errlen);
 
-/* Average weight bits, two ways: *plain is the mean over the L*4 linear
- * layers; *weighted weights each layer by its weight element count (the
- * true memory of the quantized linear weights; biases, embeddings and
- * LayerNorm are not counted). Full-precision layers count as their written
- * value (16 or 32). Either pointer may be NULL. */
+/* Computes the average weight bits two ways. *plain is the mean over the
+ * L*4 linear layers. *weighted weights each layer by its weight element
+ * count, which gives the memory of the linear weights (biases, embeddings
+ * and LayerNorm are not counted). Full-precision layers count as their
+ * written value (16 or 32). Either pointer may be NULL. */
 void sdq_bitconfig_average_bits(const sdq_bitconfig *cfg, int n_embd,
                                 double *plain, double *weighted);
 

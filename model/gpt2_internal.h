@@ -12,6 +12,10 @@
 
 #define SDQ_LN_EPS 1e-5f
 
+/* Loops with fewer element operations than this run serially: below it
+ * the OpenMP fork/join costs more than the loop. */
+#define SDQ_OMP_MIN_WORK ((size_t)1 << 15)
+
 /* Activations of one block, cached by the forward pass for backward.
  * BT = B*T rows each. */
 typedef struct sdq_block_acts {
@@ -97,7 +101,7 @@ void sdq_gpt2_qcache_clear(sdq_gpt2 *m);
 
 /* Linear layer forward: Y (rows,out) = X W^T + b at bits, plus the LoRA
  * update of adapter set `set` (-1: none). u (rows,r) receives
- * (alpha/r) A drop(X) for backward; scratch holds rows*in floats.
+ * (alpha/r) A drop(X) for backward, and scratch has room for rows*in floats.
  * dropout_seed 0 means no dropout. */
 int sdq_linear_forward(sdq_gpt2 *m, int l, sdq_linear k, sdq_layer_bits bits,
                        int set, const float *X, float *Y, int rows, float *u,

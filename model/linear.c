@@ -47,7 +47,7 @@ void sdq_gpt2_qcache_clear(sdq_gpt2 *m) {
 static void apply_dropout(const float *X, float *xd, int rows, int in,
                           uint64_t seed, float p) {
   float inv_keep = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)rows * in >= SDQ_OMP_MIN_WORK)
   for (int i = 0; i < rows; i++)
     for (int j = 0; j < in; j++) {
       size_t idx = (size_t)i * in + j;
@@ -90,7 +90,7 @@ int sdq_linear_forward(sdq_gpt2 *m, int l, sdq_linear k, sdq_layer_bits bits,
   }
 
   /* 2. Bias. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)rows * out >= SDQ_OMP_MIN_WORK)
   for (int i = 0; i < rows; i++)
     for (int j = 0; j < out; j++)
       Y[(size_t)i * out + j] += bias[j];
@@ -144,7 +144,7 @@ int sdq_linear_backward(sdq_gpt2 *m, int l, sdq_linear k, sdq_layer_bits bits,
       xin = scratch;
     }
     kt->sgemm_tn(out, in, rows, dY, out, xin, in, 1.0f, dW, in);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)rows * out >= SDQ_OMP_MIN_WORK)
     for (int j = 0; j < out; j++) {
       float acc = 0.0f;
       for (int i = 0; i < rows; i++)
@@ -174,7 +174,7 @@ int sdq_linear_backward(sdq_gpt2 *m, int l, sdq_linear k, sdq_layer_bits bits,
   apply_dropout(X, scratch, rows, in, dropout_seed, p);
   kt->sgemm_tn(r, in, rows, du, r, scratch, in, 1.0f, a->dA, in);
   kt->sgemm_nn(rows, in, r, du, r, a->A, in, 0.0f, scratch, in);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)rows * in >= SDQ_OMP_MIN_WORK)
   for (int i = 0; i < rows; i++)
     for (int j = 0; j < in; j++) {
       size_t idx = (size_t)i * in + j;

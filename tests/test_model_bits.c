@@ -224,6 +224,7 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("model_bits");
   TCase *tc = tcase_create("bits");
+  tcase_set_timeout(tc, 60); /* seconds; runs in about 1 s on an idle machine */
   tcase_add_test(tc, bitconfig_rules_and_precedence);
   tcase_add_test(tc, bitconfig_errors_name_line);
   tcase_add_test(tc, bitconfig_load_file);

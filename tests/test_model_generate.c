@@ -113,6 +113,7 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("model_generate");
   TCase *tc = tcase_create("generate");
+  tcase_set_timeout(tc, 60); /* seconds; runs in about 1 s on an idle machine */
   tcase_add_test(tc, kv_cache_matches_full_forward);
   tcase_add_test(tc, stop_rules);
   suite_add_tcase(s, tc);

@@ -208,6 +208,7 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("model_grad");
   TCase *tc = tcase_create("finite_differences");
+  tcase_set_timeout(tc, 60); /* seconds; runs in about 1 s on an idle machine */
   tcase_add_test(tc, lora_grads_full_precision);
   tcase_add_test(tc, lora_grads_4bit_weights);
   tcase_add_test(tc, lora_grads_with_dropout);

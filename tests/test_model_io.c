@@ -238,6 +238,7 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("model_io");
   TCase *tc = tcase_create("io");
+  tcase_set_timeout(tc, 60); /* seconds; runs in about 1 s on an idle machine */
   tcase_add_test(tc, hf_checkpoint_round_trip);
   tcase_add_test(tc, hf_prefixed_names_and_buffers);
   tcase_add_test(tc, lora_adapters_round_trip);

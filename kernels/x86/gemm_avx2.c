@@ -10,36 +10,52 @@
 #define MR 6
 #define NR 16
 
+/* One k step of row i: two FMAs into the row's accumulators. */
+#define ROW_FMA(i)                                                           \
+  do {                                                                       \
+    __m256 ai = _mm256_broadcast_ss(a + (i));                                \
+    c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);                              \
+    c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);                              \
+  } while (0)
+
 /* The micro-kernel (contract in sgemm_blocked.h): 12 accumulators of 8
- * floats hold the 6x16 tile; per k, two loads of B and six broadcasts of A. */
+ * floats hold the 6x16 tile, named so they stay in registers; per k, two
+ * loads of B and six broadcasts of A. */
 static void sgemm_avx2_6x16(int kc, const float *a, const float *b, float *c,
                             int ldc, float beta, int mr, int nr) {
-  __m256 acc[MR][2];
-  for (int i = 0; i < MR; i++)
-    acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
 
   for (int p = 0; p < kc; p++) {
     __m256 b0 = _mm256_loadu_ps(b);
     __m256 b1 = _mm256_loadu_ps(b + 8);
-    for (int i = 0; i < MR; i++) {
-      __m256 ai = _mm256_broadcast_ss(a + i);
-      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-    }
+    ROW_FMA(0);
+    ROW_FMA(1);
+    ROW_FMA(2);
+    ROW_FMA(3);
+    ROW_FMA(4);
+    ROW_FMA(5);
     a += MR;
     b += NR;
   }
 
+  __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                       {c30, c31}, {c40, c41}, {c50, c51}};
   if (mr == MR && nr == NR) {
     __m256 vbeta = _mm256_set1_ps(beta);
     for (int i = 0; i < MR; i++) {
       float *ci = c + (ptrdiff_t)i * ldc;
+      __m256 r0 = acc[i][0], r1 = acc[i][1];
       if (beta != 0.0f) {
-        acc[i][0] = _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(ci), acc[i][0]);
-        acc[i][1] = _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(ci + 8), acc[i][1]);
+        r0 = _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(ci), r0);
+        r1 = _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(ci + 8), r1);
       }
-      _mm256_storeu_ps(ci, acc[i][0]);
-      _mm256_storeu_ps(ci + 8, acc[i][1]);
+      _mm256_storeu_ps(ci, r0);
+      _mm256_storeu_ps(ci + 8, r1);
     }
     return;
   }

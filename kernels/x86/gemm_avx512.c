@@ -10,26 +10,38 @@
 #define MR 12
 #define NR 32
 
+/* One k step of row i: two FMAs into the row's accumulators. */
+#define ROW_FMA(i)                                                           \
+  do {                                                                       \
+    __m512 ai = _mm512_set1_ps(a[i]);                                        \
+    c##i##_0 = _mm512_fmadd_ps(ai, b0, c##i##_0);                            \
+    c##i##_1 = _mm512_fmadd_ps(ai, b1, c##i##_1);                            \
+  } while (0)
+
+#define ZERO_ROW(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps()
+
 /* The micro-kernel (contract in sgemm_blocked.h): 24 accumulators of 16
- * floats hold the 12x32 tile; per k, two loads of B and twelve broadcasts
- * of A (folded into the FMAs as embedded broadcasts). */
+ * floats hold the 12x32 tile, named so they stay in registers; per k, two
+ * loads of B and twelve broadcasts of A (folded into the FMAs as embedded
+ * broadcasts). */
 static void sgemm_avx512_12x32(int kc, const float *a, const float *b,
                                float *c, int ldc, float beta, int mr, int nr) {
-  __m512 acc[MR][2];
-  for (int i = 0; i < MR; i++)
-    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  ZERO_ROW(0); ZERO_ROW(1); ZERO_ROW(2); ZERO_ROW(3); ZERO_ROW(4); ZERO_ROW(5);
+  ZERO_ROW(6); ZERO_ROW(7); ZERO_ROW(8); ZERO_ROW(9); ZERO_ROW(10); ZERO_ROW(11);
 
   for (int p = 0; p < kc; p++) {
     __m512 b0 = _mm512_loadu_ps(b);
     __m512 b1 = _mm512_loadu_ps(b + 16);
-    for (int i = 0; i < MR; i++) {
-      __m512 ai = _mm512_set1_ps(a[i]);
-      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-    }
+    ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
+    ROW_FMA(6); ROW_FMA(7); ROW_FMA(8); ROW_FMA(9); ROW_FMA(10); ROW_FMA(11);
     a += MR;
     b += NR;
   }
+
+  __m512 acc[MR][2] = {{c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1},
+                       {c3_0, c3_1}, {c4_0, c4_1}, {c5_0, c5_1},
+                       {c6_0, c6_1}, {c7_0, c7_1}, {c8_0, c8_1},
+                       {c9_0, c9_1}, {c10_0, c10_1}, {c11_0, c11_1}};
 
   /* Full rows use masked stores for a partial width, so only edge rows
    * below mr are skipped; nothing outside the mr x nr corner is touched. */

@@ -26,7 +26,7 @@ struct cpu_features {
   int avx, fma, f16c, avx2;
   int avx512f, avx512bw, avx512vl, avx512dq, avx512vnni;
   int amx_tile, amx_int8;
-  int amx_denied; /* CPU has AMX but the kernel refused the tile permission */
+  int amx_denied; /* the CPU has AMX but the OS rejected the tile permission */
   int asimd, asimddp;
 };
 
@@ -43,7 +43,7 @@ static unsigned long long read_xcr0(void) {
 }
 
 /* Asks Linux for permission to use the AMX tile data state (XFEATURE 18).
- * Returns 1 when granted. Other OSes: assume no. */
+ * Returns 1 when granted, and 0 on other OSes. */
 static int request_amx_permission(void) {
 #if defined(__linux__) && defined(SYS_arch_prctl)
   const int arch_req_xcomp_perm = 0x1023; /* ARCH_REQ_XCOMP_PERM */

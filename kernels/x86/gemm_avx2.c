@@ -93,33 +93,50 @@ static float dot_avx2(int K, const float *x, const float *y) {
   return sum;
 }
 
-/* out[0..nw) = sum_k a[k*a_stride] * b[k*ldb + 0..nw) (SGEMM_ROW_CHUNK = 128
- * columns = 16 registers). Columns past the last multiple of 8 use a masked
- * load, so nothing past b[nw-1] is read. */
-static void row_avx2(int K, const float *a, ptrdiff_t a_stride, const float *b,
-                     ptrdiff_t ldb, int nw, float *out) {
-  enum { V = SGEMM_ROW_CHUNK / 8 };
-  __m256 acc[V];
-  int full = nw / 8, rest = nw % 8;
-  __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest),
-                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  for (int v = 0; v < V; v++)
-    acc[v] = _mm256_setzero_ps();
+#define ROW_FMA8(j) acc##j = _mm256_fmadd_ps(ak, _mm256_loadu_ps(bk + 8 * (j)), acc##j)
 
+/* out[0..64) = sum_k a[k*a_stride] * b[k*ldb + 0..64), in 8 registers. */
+static void row64_avx2(int K, const float *a, ptrdiff_t a_stride,
+                       const float *b, ptrdiff_t ldb, float *out) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  __m256 acc4 = _mm256_setzero_ps(), acc5 = _mm256_setzero_ps();
+  __m256 acc6 = _mm256_setzero_ps(), acc7 = _mm256_setzero_ps();
   for (int k = 0; k < K; k++) {
     __m256 ak = _mm256_set1_ps(a[k * a_stride]);
     const float *bk = b + k * ldb;
-    for (int v = 0; v < full; v++)
-      acc[v] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(bk + 8 * v), acc[v]);
-    if (rest)
-      acc[full] = _mm256_fmadd_ps(ak, _mm256_maskload_ps(bk + 8 * full, mask),
-                                  acc[full]);
+    ROW_FMA8(0); ROW_FMA8(1); ROW_FMA8(2); ROW_FMA8(3);
+    ROW_FMA8(4); ROW_FMA8(5); ROW_FMA8(6); ROW_FMA8(7);
   }
+  _mm256_storeu_ps(out, acc0);
+  _mm256_storeu_ps(out + 8, acc1);
+  _mm256_storeu_ps(out + 16, acc2);
+  _mm256_storeu_ps(out + 24, acc3);
+  _mm256_storeu_ps(out + 32, acc4);
+  _mm256_storeu_ps(out + 40, acc5);
+  _mm256_storeu_ps(out + 48, acc6);
+  _mm256_storeu_ps(out + 56, acc7);
+}
 
-  for (int v = 0; v < full; v++)
-    _mm256_storeu_ps(out + 8 * v, acc[v]);
-  if (rest)
-    _mm256_maskstore_ps(out + 8 * full, mask, acc[full]);
+/* out[0..nw) = sum_k a[k*a_stride] * b[k*ldb + 0..nw), nw <= SGEMM_ROW_CHUNK:
+ * 64 columns at a time, then 8 at a time with a masked load for the last
+ * group, so nothing past b[nw-1] is read. */
+static void row_avx2(int K, const float *a, ptrdiff_t a_stride, const float *b,
+                     ptrdiff_t ldb, int nw, float *out) {
+  int n0 = 0;
+  for (; n0 + 64 <= nw; n0 += 64)
+    row64_avx2(K, a, a_stride, b + n0, ldb, out + n0);
+
+  for (; n0 < nw; n0 += 8) {
+    int w = nw - n0 < 8 ? nw - n0 : 8;
+    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(w),
+                                      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 acc = _mm256_setzero_ps();
+    for (int k = 0; k < K; k++)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(a[k * a_stride]),
+                            _mm256_maskload_ps(b + k * ldb + n0, mask), acc);
+    _mm256_maskstore_ps(out + n0, mask, acc);
+  }
 }
 
 static const struct sgemm_kernel kernel_avx2 = {

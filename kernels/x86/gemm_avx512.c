@@ -74,28 +74,49 @@ static float dot_avx512(int K, const float *x, const float *y) {
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-/* out[0..nw) = sum_k a[k*a_stride] * b[k*ldb + 0..nw) (SGEMM_ROW_CHUNK = 128
- * columns = 8 registers); the last register uses a masked load. */
-static void row_avx512(int K, const float *a, ptrdiff_t a_stride,
-                       const float *b, ptrdiff_t ldb, int nw, float *out) {
-  enum { V = SGEMM_ROW_CHUNK / 16 };
-  __m512 acc[V];
-  __mmask16 mask[V];
-  for (int v = 0; v < V; v++) {
-    int left = nw - 16 * v;
-    mask[v] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-    acc[v] = _mm512_setzero_ps();
-  }
+#define ROW_FMA16(j) acc##j = _mm512_fmadd_ps(ak, _mm512_loadu_ps(bk + 16 * (j)), acc##j)
 
+/* out[0..128) = sum_k a[k*a_stride] * b[k*ldb + 0..128), in 8 registers. */
+static void row128_avx512(int K, const float *a, ptrdiff_t a_stride,
+                          const float *b, ptrdiff_t ldb, float *out) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+  __m512 acc4 = _mm512_setzero_ps(), acc5 = _mm512_setzero_ps();
+  __m512 acc6 = _mm512_setzero_ps(), acc7 = _mm512_setzero_ps();
   for (int k = 0; k < K; k++) {
     __m512 ak = _mm512_set1_ps(a[k * a_stride]);
     const float *bk = b + k * ldb;
-    for (int v = 0; v < V; v++)
-      acc[v] = _mm512_fmadd_ps(ak, _mm512_maskz_loadu_ps(mask[v], bk + 16 * v), acc[v]);
+    ROW_FMA16(0); ROW_FMA16(1); ROW_FMA16(2); ROW_FMA16(3);
+    ROW_FMA16(4); ROW_FMA16(5); ROW_FMA16(6); ROW_FMA16(7);
   }
+  _mm512_storeu_ps(out, acc0);
+  _mm512_storeu_ps(out + 16, acc1);
+  _mm512_storeu_ps(out + 32, acc2);
+  _mm512_storeu_ps(out + 48, acc3);
+  _mm512_storeu_ps(out + 64, acc4);
+  _mm512_storeu_ps(out + 80, acc5);
+  _mm512_storeu_ps(out + 96, acc6);
+  _mm512_storeu_ps(out + 112, acc7);
+}
 
-  for (int v = 0; v < V; v++)
-    _mm512_mask_storeu_ps(out + 16 * v, mask[v], acc[v]);
+/* out[0..nw) = sum_k a[k*a_stride] * b[k*ldb + 0..nw), nw <= SGEMM_ROW_CHUNK
+ * (128): a full chunk in registers, else 16 columns at a time with masked
+ * loads, so nothing past b[nw-1] is read. */
+static void row_avx512(int K, const float *a, ptrdiff_t a_stride,
+                       const float *b, ptrdiff_t ldb, int nw, float *out) {
+  if (nw == 128) {
+    row128_avx512(K, a, a_stride, b, ldb, out);
+    return;
+  }
+  for (int n0 = 0; n0 < nw; n0 += 16) {
+    int w = nw - n0 < 16 ? nw - n0 : 16;
+    __mmask16 mask = (__mmask16)((1u << w) - 1);
+    __m512 acc = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++)
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(a[k * a_stride]),
+                            _mm512_maskz_loadu_ps(mask, b + k * ldb + n0), acc);
+    _mm512_mask_storeu_ps(out + n0, mask, acc);
+  }
 }
 
 static const struct sgemm_kernel kernel_avx512 = {

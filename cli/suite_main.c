@@ -37,7 +37,7 @@ static void usage(FILE *out) {
           "  --model DIR            start from this Hugging Face GPT-2 checkpoint instead of\n"
           "                         the embedded default base (stage 0 is skipped)\n"
           "  --train FILE           SQuAD v1.1 training file (default %s/data/default/train.json)\n"
-          "  --eval FILE            SQuAD v1.1 evaluation file (default %s/data/default/dev.json)\n"
+          "  --eval FILE            SQuAD v1.1 evaluation file (default %s/data/default/eval.json)\n"
           "  --configs DIR          bit-width configuration folder (default %s/configs)\n"
           "  --eval-questions N     questions evaluated per configuration (default %d, quick %d)\n"
           "  --attack-questions N   questions attacked per attack and target (default %d, quick %d)\n"
@@ -115,6 +115,32 @@ static int compare_with_baseline(const json_t *results, const char *baseline_pat
   return failures > 0 ? 1 : 0;
 }
 
+/* Reads the embedded default's shape from data/default/config.json. */
+static int load_default_config(sdq_gpt2_config *c, char *err, size_t errlen) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/data/default/config.json", SDQ_SOURCE_DIR);
+  json_error_t jerr;
+  json_t *j = json_load_file(path, 0, &jerr);
+  if (!j) {
+    snprintf(err, errlen, "%s: cannot read the default model's shape: %s (line %d)", path,
+             jerr.text, jerr.line);
+    return -1;
+  }
+  static const char *const keys[] = {"n_layer", "n_head", "n_embd", "n_ctx", "vocab_size"};
+  int *fields[] = {&c->n_layer, &c->n_head, &c->n_embd, &c->n_ctx, &c->vocab_size};
+  for (int i = 0; i < 5; i++) {
+    json_t *v = json_object_get(j, keys[i]);
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000) {
+      snprintf(err, errlen, "%s: \"%s\" is missing or not a positive integer", path, keys[i]);
+      json_decref(j);
+      return -1;
+    }
+    *fields[i] = (int)json_integer_value(v);
+  }
+  json_decref(j);
+  return sdq_gpt2_config_validate(c, err, errlen);
+}
+
 static json_t *model_description(const sdq_suite *s) {
   char text[1024];
   if (s->model_dir) {
@@ -169,7 +195,7 @@ int sdq_suite_main(int argc, char **argv) {
   int allow_better = 0, transfer = 0;
   static char train_default[4200], eval_default[4200], configs_default[4200];
   snprintf(train_default, sizeof train_default, "%s/data/default/train.json", SDQ_SOURCE_DIR);
-  snprintf(eval_default, sizeof eval_default, "%s/data/default/dev.json", SDQ_SOURCE_DIR);
+  snprintf(eval_default, sizeof eval_default, "%s/data/default/eval.json", SDQ_SOURCE_DIR);
   snprintf(configs_default, sizeof configs_default, "%s/configs", SDQ_SOURCE_DIR);
   s.train_path = train_default;
   s.eval_path = eval_default;
@@ -246,6 +272,10 @@ int sdq_suite_main(int argc, char **argv) {
     goto done;
   }
   s.prof.base.vocab_size = sdq_tokenizer_vocab_size(s.tok);
+  if (!s.model_dir && load_default_config(&s.prof.base, err, sizeof err)) {
+    fprintf(stderr, "sdq suite: %s\n", err);
+    goto done;
+  }
   if (strcmp(profile, "default") != 0 || s.prof.eval_questions != 0)
     fprintf(stderr, "sdq suite: profile %s, output in %s, %zu training and %zu evaluation questions\n",
             profile, s.out_dir, s.train.n_questions, s.eval.n_questions);

@@ -20,6 +20,7 @@ typedef struct sdq_suite_profile {
   sdq_gpt2_config base;
   int pretrain_steps, pretrain_batch;
   float pretrain_lr;
+  int pretrain_loss_all; /* 1: loss on every next token; 0: answer tokens */
   /* Steps 3 and 5: LoRA training. */
   int lora_rank;
   float lora_alpha, lora_lr;

@@ -26,7 +26,10 @@ int sdq_suite_profile_init(const char *name, int vocab_size, sdq_suite_profile *
   p->base = (sdq_gpt2_config){.n_layer = 2, .n_head = 4, .n_embd = 128, .n_ctx = 256,
                               .vocab_size = vocab_size};
   p->pretrain_batch = 8;
-  p->pretrain_lr = 2e-3f;
+  p->pretrain_lr = 3e-3f;
+  /* The answer-only loss needs logits at the answer positions only, which
+   * skips most of the 50257-wide LM head and trains the task directly. */
+  p->pretrain_loss_all = 0;
   p->lora_rank = 8;
   p->lora_alpha = 16.0f;
   p->lora_lr = 2e-3f;
@@ -188,54 +191,19 @@ static json_t *base_options(const sdq_suite *s) {
   const sdq_suite_profile *p = &s->prof;
   if (s->model_dir)
     return json_pack("{s:s}", "checkpoint", s->model_dir);
-  return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:I, s:s}", "checkpoint",
+  return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:I, s:s, s:i}", "checkpoint",
                    "embedded-default", "n_layer", p->base.n_layer, "n_head", p->base.n_head,
                    "n_embd", p->base.n_embd, "n_ctx", p->base.n_ctx, "vocab_size",
                    p->base.vocab_size, "steps", p->pretrain_steps, "batch", p->pretrain_batch,
                    "lr", (double)p->pretrain_lr, "seed", (json_int_t)p->seed, "train",
-                   s->train_path);
+                   s->train_path, "loss_all", p->pretrain_loss_all);
 }
 
-/* Bits the LoRA bank must serve: the switch set, CPT's low..high, every
- * weight bits some shipped configuration uses, and fp32. */
-static int bank_bits(const sdq_suite *s, int n_layer, int bits[SDQ_LORA_MAX_SETS], char *err,
-                     size_t errlen) {
-  unsigned char used[33] = {0};
-  for (int i = 0; i < s->prof.n_switch; i++)
-    used[s->prof.switch_bits[i]] = 1;
-  for (int b = s->prof.cpt_low; b <= s->prof.cpt_high; b++)
-    used[b] = 1;
-  char **names = NULL;
-  int n = list_configs(s->configs_dir, &names, err, errlen);
-  if (n < 0)
-    return -1;
-  for (int i = 0; i < n; i++) {
-    char path[4200];
-    sdq_bitconfig cfg = {0};
-    snprintf(path, sizeof path, "%s/%s", s->configs_dir, names[i]);
-    if (sdq_bitconfig_load(&cfg, path, n_layer, err, errlen) == 0) {
-      for (int k = 0; k < cfg.n_layer * SDQ_LIN_COUNT; k++)
-        if (!sdq_bits_is_full(cfg.layers[k].w_bits))
-          used[cfg.layers[k].w_bits] = 1;
-      sdq_bitconfig_free(&cfg);
-    }
-    free(names[i]);
-  }
-  free(names);
-  used[32] = 1;
-  int count = 0;
-  for (int b = 2; b <= 32; b++) {
-    if (!used[b] || (b > 8 && b != 32))
-      continue;
-    if (count == SDQ_LORA_MAX_SETS) {
-      snprintf(err, errlen, "the configurations need more than %d LoRA adapter sets",
-               SDQ_LORA_MAX_SETS);
-      return -1;
-    }
-    bits[count++] = b;
-  }
-  return count;
-}
+/* The LoRA bank serves every quantized bit width (2..8) and fp32: 8 sets,
+ * the bank's maximum. So any configuration file runs on the trained model
+ * without retraining; sets that no training step used keep B = 0, and their
+ * layers behave as the quantized base. */
+static const int bank_bits[SDQ_LORA_MAX_SETS] = {2, 3, 4, 5, 6, 7, 8, 32};
 
 static json_t *lora_options(const sdq_suite *s, const char *kind, int steps) {
   const sdq_suite_profile *p = &s->prof;
@@ -246,7 +214,7 @@ static json_t *lora_options(const sdq_suite *s, const char *kind, int steps) {
                         base_options(s), "kind", kind, "train", s->train_path, "steps", steps,
                         "batch", p->batch, "max_len", p->max_len, "rank", p->lora_rank, "alpha",
                         (double)p->lora_alpha, "lr", (double)p->lora_lr, "seed",
-                        (json_int_t)p->seed, "switch_bits", sw, "configs", s->configs_dir);
+                        (json_int_t)p->seed, "switch_bits", sw, "bank", "2-8,32");
   if (!strcmp(kind, "cpt"))
     json_object_set_new(o, "cpt", json_pack("{s:i, s:i, s:i}", "low", p->cpt_low, "high",
                                              p->cpt_high, "cycles", p->cpt_cycles));
@@ -264,11 +232,9 @@ static sdq_gpt2 *load_base(sdq_suite *s, char *err, size_t errlen) {
 }
 
 static int init_bank(sdq_suite *s, sdq_gpt2 *m, char *err, size_t errlen) {
-  sdq_lora_config lc = {.rank = s->prof.lora_rank, .alpha = s->prof.lora_alpha, .dropout = 0.0f};
-  int n = bank_bits(s, m->cfg.n_layer, lc.bits, err, errlen);
-  if (n < 0)
-    return -1;
-  lc.n_sets = n;
+  sdq_lora_config lc = {.rank = s->prof.lora_rank, .alpha = s->prof.lora_alpha, .dropout = 0.0f,
+                        .n_sets = SDQ_LORA_MAX_SETS};
+  memcpy(lc.bits, bank_bits, sizeof bank_bits);
   return sdq_gpt2_lora_init(m, &lc, s->prof.seed + 17, err, errlen);
 }
 
@@ -327,7 +293,7 @@ int sdq_suite_stage_pretrain(sdq_suite *s, char *err, size_t errlen) {
   sdq_train_options o = train_options(s, s->prof.pretrain_steps, ckpt);
   o.batch_size = s->prof.pretrain_batch;
   o.train_base = 1;
-  o.loss_all = 1;
+  o.loss_all = s->prof.pretrain_loss_all;
   o.adamw.lr = s->prof.pretrain_lr;
   sdq_train_result tr;
   if (sdq_train(m, s->tok, &s->train, &sched, &o, &tr, err, errlen) ||

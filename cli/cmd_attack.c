@@ -197,7 +197,7 @@ int sdq_cmd_attack(int argc, char **argv) {
 
   /* 3. Output: JSON (stdout or file) and optional CSV. */
   if (json_path) {
-    if (sdq_write_json_atomic(json_path, doc, err, sizeof err)) {
+    if (sdq_json_write_file(json_path, doc, err, sizeof err)) {
       fprintf(stderr, "sdq attack: %s\n", err);
       goto done;
     }

@@ -97,15 +97,18 @@ static int quantize_rows_neon(const float *x, int rows, int cols, int ld,
   return bad;
 }
 
-/* y[n] = s * clamp(rint(x * inv), -qmax, qmax). */
+/* y[n] = s * (float)q with q = clamp(rint(x * inv), -qmax, qmax). Going
+ * through the integer turns rint's -0 into +0, as in the scalar reference. */
 static void fake_quant_row(const float *x, int n, float s, float inv, int qmax,
                            float *y) {
   float32x4_t lo = vdupq_n_f32((float)-qmax), hi = vdupq_n_f32((float)qmax);
   int k = 0;
-  for (; k + 4 <= n; k += 4)
-    vst1q_f32(y + k, vmulq_n_f32(quant4(vld1q_f32(x + k), inv, lo, hi), s));
+  for (; k + 4 <= n; k += 4) {
+    int32x4_t q = vcvtq_s32_f32(quant4(vld1q_f32(x + k), inv, lo, hi));
+    vst1q_f32(y + k, vmulq_n_f32(vcvtq_f32_s32(q), s));
+  }
   for (; k < n; k++)
-    y[k] = s * quant1(x[k], inv, qmax);
+    y[k] = s * (float)(int)quant1(x[k], inv, qmax);
 }
 
 /* As the scalar reference: with scale_in, a NaN, infinite or negative scale

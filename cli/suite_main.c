@@ -2,6 +2,7 @@
  * the baseline comparison. */
 #include "config.h"
 
+#include <dirent.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -115,9 +116,21 @@ static int compare_with_baseline(const json_t *results, const char *baseline_pat
   return failures > 0 ? 1 : 0;
 }
 
+/* Counts the files of the configuration folder, for the time estimates. */
+static int count_configs(const char *dir) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL)
+    n += e->d_name[0] != '.' && strncmp(e->d_name, "README", 6) != 0;
+  if (d)
+    closedir(d);
+  return n;
+}
+
 /* Reads the embedded default's shape from data/default/config.json. */
 static int load_default_config(sdq_gpt2_config *c, char *err, size_t errlen) {
-  char path[4200];
+  char path[1024];
   snprintf(path, sizeof path, "%s/data/default/config.json", SDQ_SOURCE_DIR);
   json_error_t jerr;
   json_t *j = json_load_file(path, 0, &jerr);
@@ -285,6 +298,7 @@ int sdq_suite_main(int argc, char **argv) {
                         profile, "model", model_description(&s), "tables");
   s.stage_seconds = json_object();
   s.n_stages = 5;
+  s.n_configs = count_configs(s.configs_dir);
   if (sdq_suite_stage_pretrain(&s, err, sizeof err) ||
       sdq_suite_stage_switchable(&s, err, sizeof err) ||
       sdq_suite_stage_configs(&s, err, sizeof err) || sdq_suite_stage_cpt(&s, err, sizeof err) ||

@@ -50,6 +50,8 @@ typedef struct sdq_suite {
   json_t *stage_seconds;    /* {stage name: seconds} */
   double started;           /* monotonic seconds at the start */
   int stage_index, n_stages;
+  int n_configs;            /* configuration files found (for estimates) */
+  double units_done, seconds_done; /* work units and seconds of stages that ran */
 } sdq_suite;
 
 /* The five stages. Each one loads its marker when its options match (and

@@ -80,14 +80,56 @@ static void work_path(const sdq_suite *s, char *out, size_t len, const char *nam
   snprintf(out, len, "%s/%s", s->work_dir, name);
 }
 
+/* Work of stage k (0..4) in units of one training example (forward and
+ * backward of one prompt). An evaluated question costs about 0.6 units (a
+ * prompt forward and up to max_new cached decode steps); an attacked
+ * question costs its gradient steps plus two answers. These weights are
+ * estimates; the rate (seconds per unit) is measured on the stages that ran. */
+static double stage_units(const sdq_suite *s, int k) {
+  const sdq_suite_profile *p = &s->prof;
+  const double q_eval = 0.6;
+  switch (k) {
+  case 0:
+    return s->model_dir ? 0.0 : (double)p->pretrain_steps * p->pretrain_batch;
+  case 1:
+    return (double)p->train_steps * p->batch;
+  case 2:
+    return (double)s->n_configs * p->eval_questions * q_eval;
+  case 3:
+    return (double)p->cpt_steps * p->batch + 2.0 * p->n_switch * p->eval_questions * q_eval;
+  default: {
+    int n_att = 1, n_tgt = 1;
+    for (const char *c = p->grid.attacks; *c; c++)
+      n_att += *c == ',';
+    for (const char *c = p->grid.targets; *c; c++)
+      n_tgt += *c == ',';
+    double per_q = 0.5 * (p->grid.steps + 1) + 0.5 * (p->grid.max_flips + 1) + 2 * q_eval;
+    return (double)n_tgt * p->attack_questions * per_q * (n_att / 2.0);
+  }
+  }
+}
+
 static void stage_banner(sdq_suite *s, const char *name, const char *what) {
   s->stage_index++;
-  fprintf(stderr, "\n[stage %d/%d] %s: %s (%.0f s into the suite)\n", s->stage_index,
-          s->n_stages, name, what, now_seconds() - s->started);
+  double left_units = 0;
+  for (int k = s->stage_index - 1; k < 5; k++)
+    left_units += stage_units(s, k);
+  char left[96];
+  if (s->units_done > 0 && s->seconds_done > 0)
+    snprintf(left, sizeof left, "about %.0f min left in the suite (estimate)",
+             ceil(left_units * s->seconds_done / s->units_done / 60.0));
+  else
+    snprintf(left, sizeof left, "time left is estimated once a stage has run");
+  fprintf(stderr, "\n[stage %d/%d] %s: %s\n  %.0f s into the suite; %s\n", s->stage_index,
+          s->n_stages, name, what, now_seconds() - s->started, left);
 }
 
 static void stage_finished(sdq_suite *s, const char *name, double seconds, int cached) {
   json_object_set_new(s->stage_seconds, name, json_real(seconds));
+  if (!cached && seconds > 0) {
+    s->units_done += stage_units(s, s->stage_index - 1);
+    s->seconds_done += seconds;
+  }
   fprintf(stderr, "[stage %d/%d] %s %s (%.1f s%s)\n", s->stage_index, s->n_stages, name,
           cached ? "reused from the output folder" : "done", seconds,
           cached ? " when it ran" : "");

@@ -118,15 +118,17 @@ static void sgemm_pack_b_panel(const struct sgemm_operands *op, int nr, int n0,
         out[j] = 0.0f;
     }
   } else {
-    /* Columns of op(B) contiguous in k (sgemm_nt: B is stored [N, K]). */
-    for (int j = 0; j < nr_valid; j++) {
-      const float *col = src + j * op->b_cs;
-      for (int p = 0; p < kc; p++)
-        panel[(size_t)p * nr + j] = col[p * op->b_rs];
+    /* Columns of op(B) contiguous in k (sgemm_nt: B is stored [N, K]):
+     * NR read streams, one contiguous write stream. */
+    for (int p = 0; p < kc; p++) {
+      float *out = panel + (size_t)p * nr;
+      const float *in = src + p * op->b_rs;
+      int j = 0;
+      for (; j < nr_valid; j++)
+        out[j] = in[j * op->b_cs];
+      for (; j < nr; j++)
+        out[j] = 0.0f;
     }
-    for (int j = nr_valid; j < nr; j++)
-      for (int p = 0; p < kc; p++)
-        panel[(size_t)p * nr + j] = 0.0f;
   }
 }
 

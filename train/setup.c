@@ -69,6 +69,97 @@ sdq_gpt2 *sdq_open_model(const char *model_path, const char *init_config, uint64
   return sdq_gpt2_create(&cfg, seed, err, errlen);
 }
 
+/* Block sets of the relative names, for an n_layer model. */
+static int block_in_set(const char *set, int l, int n_layer) {
+  if (!strcmp(set, "first"))
+    return l == 0;
+  if (!strcmp(set, "last"))
+    return l == n_layer - 1;
+  if (!strcmp(set, "front"))
+    return l < n_layer / 2;
+  if (!strcmp(set, "back"))
+    return l >= n_layer / 2;
+  if (!strcmp(set, "middle"))
+    return l > 0 && l < n_layer - 1;
+  return -1;
+}
+
+int sdq_expand_config_file(const char *path, int n_layer, char **out, char *err,
+                           size_t errlen) {
+  *out = NULL;
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, errlen, "%s: could not open the configuration file", path);
+    return -1;
+  }
+  size_t cap = 4096, len = 0;
+  char *text = malloc(cap), line[1024];
+  int lineno = 0;
+  while (text && fgets(line, sizeof line, f)) {
+    lineno++;
+    char expanded[64][1100];
+    int n_out = 1;
+    snprintf(expanded[0], sizeof expanded[0], "%s", line);
+
+    /* "{set}" inside the pattern becomes one line per block of the set. */
+    char *open = strchr(line, '{');
+    char *hash = strchr(line, '#');
+    if (open && (!hash || open < hash)) {
+      char *close = strchr(open, '}');
+      char set[32];
+      size_t sl = close ? (size_t)(close - open - 1) : 0;
+      if (!close || sl == 0 || sl >= sizeof set) {
+        snprintf(err, errlen, "%s:%d: unterminated or empty '{...}' block set", path, lineno);
+        goto fail;
+      }
+      memcpy(set, open + 1, sl);
+      set[sl] = '\0';
+      if (block_in_set(set, 0, n_layer) < 0) {
+        snprintf(err, errlen, "%s:%d: unknown block set '{%s}' (use first, last, front, back "
+                              "or middle)", path, lineno, set);
+        goto fail;
+      }
+      n_out = 0;
+      for (int l = 0; l < n_layer && n_out < 64; l++)
+        if (block_in_set(set, l, n_layer))
+          snprintf(expanded[n_out++], sizeof expanded[0], "%.*s%d%s", (int)(open - line), line,
+                   l, close + 1);
+      if (n_out == 0) /* e.g. {middle} of a 2-layer model: nothing to set */
+        continue;
+    }
+    for (int i = 0; i < n_out; i++) {
+      size_t el = strlen(expanded[i]);
+      if (len + el + 2 > cap) {
+        cap = 2 * (len + el + 2);
+        char *t = realloc(text, cap);
+        if (!t) {
+          free(text);
+          text = NULL;
+          break;
+        }
+        text = t;
+      }
+      memcpy(text + len, expanded[i], el);
+      len += el;
+      if (el == 0 || expanded[i][el - 1] != '\n')
+        text[len++] = '\n';
+    }
+  }
+  fclose(f);
+  if (!text) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    return -1;
+  }
+  text[len] = '\0';
+  *out = text;
+  return 0;
+
+fail:
+  fclose(f);
+  free(text);
+  return -1;
+}
+
 static int parse_bits(const char *s, int *bits) {
   if (!strcmp(s, "fp32")) {
     *bits = 32;
@@ -131,11 +222,16 @@ int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg, char *n
       return -1;
     }
   }
+  char *text = NULL;
+  if (sdq_expand_config_file(path, n_layer, &text, err, errlen))
+    return -1;
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   snprintf(name, namelen, "%s", base);
   size_t len = strlen(name);
   if (len > 4 && !strcmp(name + len - 4, ".cfg"))
     name[len - 4] = '\0';
-  return sdq_bitconfig_load(cfg, path, n_layer, err, errlen);
+  int rc = sdq_bitconfig_parse(cfg, text, path, n_layer, err, errlen);
+  free(text);
+  return rc;
 }

@@ -46,6 +46,17 @@ int sdq_parse_bits_list(const char *text, int *bits, int max, char *err,
 int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg,
                        char *name, size_t namelen, char *err, size_t errlen);
 
+/* Reads a configuration file and expands relative block sets, so one file
+ * fits models of any depth: a pattern containing {first}, {last}, {front}
+ * (blocks 0 .. L/2-1), {back} (blocks L/2 .. L-1) or {middle} (all but the
+ * first and the last) becomes one rule per block of the set, in block order,
+ * e.g. "h.{last}.* 8" is "h.11.* 8" for 12 layers and "h.3.* 8" for 4. A
+ * rule whose set is empty is dropped. The result is the text that
+ * sdq_bitconfig_parse reads (*out, malloc'ed). NOTE: error line numbers from
+ * the parser count expanded lines, so they can exceed the file's own. */
+int sdq_expand_config_file(const char *path, int n_layer, char **out, char *err,
+                           size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

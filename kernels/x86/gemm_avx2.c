@@ -139,6 +139,9 @@ static void row_avx2(int K, const float *a, ptrdiff_t a_stride, const float *b,
   }
 }
 
+/* Cache blocks: a kc x NR packed B panel (16 KB) stays in a 32 KB L1 while
+ * the mc x kc packed A block (144 KB) streams from L2.
+ * NOTE: sized for common x86 cache sizes, not tuned per CPU model. */
 static const struct sgemm_kernel kernel_avx2 = {
     .mr = MR, .nr = NR, .mc = 144, .kc = 256, .nc = 4096,
     .ukr = sgemm_avx2_6x16, .dot = dot_avx2, .row = row_avx2,

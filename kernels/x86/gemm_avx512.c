@@ -119,6 +119,9 @@ static void row_avx512(int K, const float *a, ptrdiff_t a_stride,
   }
 }
 
+/* Cache blocks: a kc x NR packed B panel (24 KB) stays in a 32 KB L1 while
+ * the mc x kc packed A block (108 KB) streams from L2.
+ * NOTE: sized for common x86 cache sizes, not tuned per CPU model. */
 static const struct sgemm_kernel kernel_avx512 = {
     .mr = MR, .nr = NR, .mc = 144, .kc = 192, .nc = 4096,
     .ukr = sgemm_avx512_12x32, .dot = dot_avx512, .row = row_avx512,

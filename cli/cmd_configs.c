@@ -17,8 +17,8 @@ static void usage(FILE *out) {
 "Lists the bit-width configurations in DIR (default: the shipped configs/\n"
 "folder, or $SDQ_CONFIGS_DIR) with two averages of the weight bits over the\n"
 "linear layers: 'avg bits' is the plain mean per layer, 'weighted' weights each\n"
-"layer by its number of weights (the true weight memory). 16/32-bit layers\n"
-"count as 32. The model shape is the embedded default\n"
+"layer by its number of weights (the true weight memory). 16- and 32-bit layers\n"
+"count as their written value. The model shape is the embedded default\n"
 "(data/default/config.json) unless --model (an HF checkpoint), --init (a\n"
 "config.json) or --gpt2-124m (12 layers, 768 wide) gives another.\n");
 }

@@ -89,6 +89,35 @@ static int quantize_rows_avx512(const float *x, int rows, int cols, int ld,
   return bad;
 }
 
+/* Quantizes x[0..cols) per token to bits into q[0..cols_padded) (zeros past
+ * cols), writes the row's scale (NaN for a row holding NaN or +-inf, whose q
+ * are then 0) and returns the sum of the q. */
+static int32_t quantize_row_sum_avx512(const float *x, int cols,
+                                       int cols_padded, int bits, int8_t *q,
+                                       float *scale) {
+  const int qmax = sdq_qmax(bits);
+  const float maxabs = row_maxabs_avx512(x, cols);
+  if (isnan(maxabs)) {
+    *scale = NAN;
+    memset(q, 0, (size_t)cols_padded);
+    return 0;
+  }
+  float inv;
+  sdq_row_scale(maxabs, qmax, scale, &inv);
+  const __m512 vinv = _mm512_set1_ps(inv);
+  const __m512 vqmax = _mm512_set1_ps((float)qmax);
+  __m512i sum = _mm512_setzero_si512();
+  for (int k = 0; k < cols; k += 16) {
+    const __mmask16 mask = tail_mask16(cols - k);
+    const __m512i v = _mm512_cvtps_epi32(
+        quantize_ps(_mm512_maskz_loadu_ps(mask, x + k), vinv, vqmax));
+    sum = _mm512_add_epi32(sum, v);
+    _mm512_mask_cvtepi32_storeu_epi8(q + k, mask, v);
+  }
+  memset(q + cols, 0, (size_t)(cols_padded - cols));
+  return _mm512_reduce_add_epi32(sum);
+}
+
 /* ----------------------------------------------------------- fake quant */
 
 static int fake_quant_avx512(const float *x, int rows, int cols, int ld,
@@ -439,6 +468,12 @@ SDQ_INLINE void i8_tile(const int8_t *qa, int Kp, const float *scale_a,
   }
 }
 
+#include "quant_avx512_i8gemm.h"
+
+/* Below this many rows of A the W strips would cost more to build than the
+ * GEMM reuses them, and i8_gemm reads the packed rows directly. */
+#define I8_BLOCKED_MIN_M 8
+
 SDQ_INLINE void i8_gemm(int M, const int8_t *qa, int Kp, const float *scale_a,
                         const int32_t *sum_a, const sdq_qmatrix *W, int cbits,
                         int sign_trick, float beta, float *C, int ldc) {
@@ -476,6 +511,17 @@ static int qgemm_i8_nt_avx512(int M, const float *A, int lda, int act_bits,
   if (M <= 0)
     return 0;
 
+  const int cbits = sdq_pack_container_bits(W->bits);
+  const int sign_trick = !SDQ_I8_VNNI && cbits == 8 && act_bits == 8;
+  if (M >= I8_BLOCKED_MIN_M && !sign_trick) {
+    switch (cbits) {
+    case 2: return i8_gemm_blocked(M, A, lda, act_bits, W, 2, beta, C, ldc);
+    case 4: return i8_gemm_blocked(M, A, lda, act_bits, W, 4, beta, C, ldc);
+    case 6: return i8_gemm_blocked(M, A, lda, act_bits, W, 6, beta, C, ldc);
+    default: return i8_gemm_blocked(M, A, lda, act_bits, W, 8, beta, C, ldc);
+    }
+  }
+
   /* 1. quantize A per token into zero-padded, 64-aligned rows */
   int8_t *qa = aligned_alloc(64, (size_t)M * (size_t)Kp);
   float *scale_a = malloc((size_t)M * sizeof(float));
@@ -489,19 +535,13 @@ static int qgemm_i8_nt_avx512(int M, const float *A, int lda, int act_bits,
   int bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : bad)
   for (int m = 0; m < M; m++) {
-    int8_t *q = qa + (size_t)m * (size_t)Kp;
-    bad += quantize_rows_avx512(A + (size_t)m * (size_t)lda, 1, K, lda,
-                                act_bits, q, scale_a + m);
-    memset(q + K, 0, (size_t)(Kp - K));
-    int32_t sum = 0;
-    for (int k = 0; k < K; k++)
-      sum += q[k];
-    sum_a[m] = sum;
+    sum_a[m] = quantize_row_sum_avx512(A + (size_t)m * (size_t)lda, K, Kp,
+                                       act_bits, qa + (size_t)m * (size_t)Kp,
+                                       &scale_a[m]);
+    bad += isnan(scale_a[m]) ? 1 : 0;
   }
 
   /* 2. int32 dot products, offset correction and rescale */
-  const int cbits = sdq_pack_container_bits(W->bits);
-  const int sign_trick = !SDQ_I8_VNNI && cbits == 8 && act_bits == 8;
   switch (cbits) {
   case 2: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 2, 0, beta, C, ldc); break;
   case 4: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 4, 0, beta, C, ldc); break;

@@ -99,7 +99,7 @@ int sdq_cmd_configs(int argc, char **argv) {
   printf("%-20s %9s %9s  %s\n", "name", "avg bits", "weighted", "file");
   int status = 0;
   for (int i = 0; i < n; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    snprintf(path, sizeof path, "%s%s%s", dir, dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", names[i]);
     sdq_bitconfig cfg;
     char name[256];
     if (sdq_resolve_config(path, shape.n_layer, &cfg, name, sizeof name, err, sizeof err)) {

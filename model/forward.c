@@ -77,7 +77,7 @@ static int reserve_att(sdq_gpt2 *m, size_t per_thread, char *err, size_t errlen)
 
 int sdq_state_reserve(sdq_gpt2 *m, size_t bt, int T, char *err, size_t errlen) {
   struct sdq_gpt2_state *s = m->state;
-  if (reserve_att(m, 2 * (size_t)T * (size_t)T, err, errlen) != 0)
+  if (reserve_att(m, sdq_attention_scratch_floats(T, T), err, errlen) != 0)
     return -1;
   if (bt <= s->cap_bt)
     return 0;

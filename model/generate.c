@@ -136,9 +136,9 @@ int sdq_gpt2_generate(sdq_gpt2 *m, const int32_t *ids, const float *embeds,
   }
   if (reserve_gen(m, err, errlen) != 0)
     return -1;
-  size_t need_att = (size_t)N * (size_t)N;
+  size_t need_att = sdq_attention_scratch_floats(N, N);
   if (s->cap_att < need_att || s->n_threads < sdq_max_threads()) {
-    /* Attention scratch for an n_ctx x n_ctx chunk per thread. */
+    /* Attention scratch for a chunk of up to n_ctx queries per thread. */
     if (sdq_state_reserve(m, 0, N, err, errlen) != 0)
       return -1;
   }

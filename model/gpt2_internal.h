@@ -67,7 +67,7 @@ struct sdq_gpt2_state {
   float *dqkv;                /* (BT,3C) */
   float *du;                  /* (BT,r) */
   float *gather;              /* (BT,C) LM-head rows gathered */
-  float *att_scratch;         /* per thread (T,T) x 2 */
+  float *att_scratch;         /* per thread: sdq_attention_scratch_floats */
   size_t cap_att;             /* floats per thread */
   int n_threads;
 
@@ -117,11 +117,20 @@ int sdq_linear_backward(sdq_gpt2 *m, int l, sdq_linear k, sdq_layer_bits bits,
                         int rows, const float *u, float *du, float *scratch,
                         uint64_t dropout_seed, char *err, size_t errlen);
 
+/* Query rows per block of the attention passes: a multiple of the GEMM
+ * register tiles (MR 6, 8 and 12). */
+#define SDQ_ATT_QBLOCK 48
+
+/* Floats of attention scratch each OpenMP thread needs for Tq queries over
+ * Tk keys, forward or backward. */
+size_t sdq_attention_scratch_floats(int Tq, int Tk);
+
 /* Causal self-attention, parallel over (batch row, head). Queries are at
  * positions p0 .. p0+Tq-1 and query i attends to keys 0 .. p0+i (Tk >= p0+Tq
  * keys). Element (b, t, head h, d) of q is q[b*sb_q + t*ld_q + h*hs + d];
  * k and v share ld_kv and sb_kv, out uses ld_out and sb_out. scratch holds
- * per_thread >= Tq*Tk floats for each OpenMP thread. */
+ * per_thread >= sdq_attention_scratch_floats(Tq, Tk) floats for each OpenMP
+ * thread. */
 void sdq_attention_forward(int B, int Tq, int Tk, int p0, int NH, int hs,
                            const float *q, int ld_q, size_t sb_q,
                            const float *k, const float *v, int ld_kv,
@@ -130,7 +139,8 @@ void sdq_attention_forward(int B, int Tq, int Tk, int p0, int NH, int hs,
 
 /* Backward of sdq_attention_forward with p0 = 0 and Tq == Tk == T, q, k, v
  * inside qkv (B,T,3C): overwrites dqkv (B,T,3C) from datty (B,T,C).
- * scratch holds per_thread >= 2*T*T floats for each OpenMP thread. */
+ * scratch holds per_thread >= sdq_attention_scratch_floats(T, T) floats for
+ * each OpenMP thread. */
 void sdq_attention_backward(int B, int T, int NH, int hs, const float *qkv,
                             const float *datty, float *dqkv, float *scratch,
                             size_t per_thread);

@@ -1,0 +1,181 @@
+/* test_model_attention.c - the blocked causal attention against a naive
+ * double-precision reference, on sequences longer than one query block,
+ * and KV-cache generation over a prompt of several blocks. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/gpt2_internal.h"
+
+#define NH 3
+#define HS 8
+#define CW (NH * HS)
+
+static void fill(float *x, size_t n, uint64_t seed) {
+  sdq_rng r;
+  sdq_rng_seed(&r, seed);
+  for (size_t i = 0; i < n; i++)
+    x[i] = 2.0f * sdq_rng_uniform(&r) - 1.0f;
+}
+
+/* Reference forward for one (b, h) over T positions of qkv (T, 3C): writes
+ * P (T,T) and out (T,hs) in double. */
+static void ref_head(const float *qkv, int T, int h, double *P, double *out) {
+  double scale = 1.0 / sqrt((double)HS);
+  for (int i = 0; i < T; i++) {
+    double mx = -INFINITY, sum = 0.0;
+    for (int j = 0; j <= i; j++) {
+      double s = 0.0;
+      for (int d = 0; d < HS; d++)
+        s += (double)qkv[i * 3 * CW + h * HS + d] * qkv[j * 3 * CW + CW + h * HS + d];
+      P[i * T + j] = s * scale;
+      mx = P[i * T + j] > mx ? P[i * T + j] : mx;
+    }
+    for (int j = 0; j <= i; j++)
+      sum += P[i * T + j] = exp(P[i * T + j] - mx);
+    for (int j = 0; j < T; j++)
+      P[i * T + j] = j <= i ? P[i * T + j] / sum : 0.0;
+    for (int d = 0; d < HS; d++) {
+      double acc = 0.0;
+      for (int j = 0; j <= i; j++)
+        acc += P[i * T + j] * qkv[j * 3 * CW + 2 * CW + h * HS + d];
+      out[i * HS + d] = acc;
+    }
+  }
+}
+
+START_TEST(forward_and_backward_match_reference_over_several_blocks) {
+  const int B = 2, T = 2 * SDQ_ATT_QBLOCK + 7;
+  size_t n_qkv = (size_t)B * T * 3 * CW, n_out = (size_t)B * T * CW;
+  float *qkv = malloc(n_qkv * sizeof(float)), *out = malloc(n_out * sizeof(float));
+  float *dout = malloc(n_out * sizeof(float)), *dqkv = malloc(n_qkv * sizeof(float));
+  size_t per = sdq_attention_scratch_floats(T, T);
+  float *scratch = malloc(per * (size_t)sdq_max_threads() * sizeof(float));
+  double *P = malloc((size_t)T * T * sizeof(double)), *ro = malloc((size_t)T * HS * sizeof(double));
+  double *dP = malloc((size_t)T * T * sizeof(double));
+  ck_assert(qkv && out && dout && dqkv && scratch && P && ro && dP);
+  fill(qkv, n_qkv, 1);
+  fill(dout, n_out, 2);
+  for (size_t i = 0; i < n_qkv; i++)
+    qkv[i] *= 3.0f; /* peaked softmax rows */
+
+  sdq_attention_forward(B, T, T, 0, NH, HS, qkv, 3 * CW, (size_t)T * 3 * CW, qkv + CW,
+                        qkv + 2 * CW, 3 * CW, (size_t)T * 3 * CW, out, CW, (size_t)T * CW,
+                        scratch, per);
+  for (size_t i = 0; i < n_qkv; i++)
+    dqkv[i] = NAN; /* backward must overwrite every element */
+  sdq_attention_backward(B, T, NH, HS, qkv, dout, dqkv, scratch, per);
+
+  double scale = 1.0 / sqrt((double)HS);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++) {
+      const float *x = qkv + (size_t)b * T * 3 * CW;
+      const float *go = dout + (size_t)b * T * CW;
+      const float *g = dqkv + (size_t)b * T * 3 * CW;
+      ref_head(x, T, h, P, ro);
+      for (int i = 0; i < T; i++)
+        for (int d = 0; d < HS; d++)
+          ck_assert_msg(fabs(out[((size_t)b * T + i) * CW + h * HS + d] - ro[i * HS + d]) < 1e-4,
+                        "out b=%d h=%d t=%d d=%d", b, h, i, d);
+
+      /* Reference gradients: dP = dout V^T, dS = P (dP - rowsum(P dP)). */
+      for (int i = 0; i < T; i++) {
+        double dot = 0.0;
+        for (int j = 0; j <= i; j++) {
+          double s = 0.0;
+          for (int d = 0; d < HS; d++)
+            s += (double)go[i * CW + h * HS + d] * x[j * 3 * CW + 2 * CW + h * HS + d];
+          dP[i * T + j] = s;
+          dot += P[i * T + j] * s;
+        }
+        for (int j = 0; j <= i; j++)
+          dP[i * T + j] = P[i * T + j] * (dP[i * T + j] - dot) * scale;
+      }
+      for (int t = 0; t < T; t++)
+        for (int d = 0; d < HS; d++) {
+          double rq = 0.0, rk = 0.0, rv = 0.0;
+          for (int j = 0; j <= t; j++)
+            rq += dP[t * T + j] * x[j * 3 * CW + CW + h * HS + d];
+          for (int i = t; i < T; i++) {
+            rk += dP[i * T + t] * x[i * 3 * CW + h * HS + d];
+            rv += P[i * T + t] * go[i * CW + h * HS + d];
+          }
+          const float *gt = g + (size_t)t * 3 * CW + h * HS + d;
+          ck_assert_msg(fabs(gt[0] - rq) < 1e-4, "dq b=%d h=%d t=%d d=%d: %g vs %g", b, h, t, d, gt[0], rq);
+          ck_assert_msg(fabs(gt[CW] - rk) < 1e-4, "dk b=%d h=%d t=%d d=%d: %g vs %g", b, h, t, d, gt[CW], rk);
+          ck_assert_msg(fabs(gt[2 * CW] - rv) < 1e-4, "dv b=%d h=%d t=%d d=%d: %g vs %g", b, h, t, d, gt[2 * CW], rv);
+        }
+    }
+  free(qkv); free(out); free(dout); free(dqkv); free(scratch); free(P); free(ro); free(dP);
+}
+END_TEST
+
+START_TEST(queries_after_a_cache_see_every_earlier_key) {
+  /* Tq queries at p0 over Tk = p0 + Tq keys give the last rows of the full
+   * T = Tk forward. */
+  const int p0 = SDQ_ATT_QBLOCK + 5, Tq = SDQ_ATT_QBLOCK + 3, T = p0 + Tq;
+  float *qkv = malloc((size_t)T * 3 * CW * sizeof(float));
+  float *full = malloc((size_t)T * CW * sizeof(float)), *part = malloc((size_t)Tq * CW * sizeof(float));
+  size_t per = sdq_attention_scratch_floats(T, T);
+  float *scratch = malloc(per * (size_t)sdq_max_threads() * sizeof(float));
+  ck_assert(qkv && full && part && scratch);
+  fill(qkv, (size_t)T * 3 * CW, 3);
+  sdq_attention_forward(1, T, T, 0, NH, HS, qkv, 3 * CW, 0, qkv + CW, qkv + 2 * CW, 3 * CW, 0,
+                        full, CW, 0, scratch, per);
+  sdq_attention_forward(1, Tq, T, p0, NH, HS, qkv + (size_t)p0 * 3 * CW, 3 * CW, 0, qkv + CW,
+                        qkv + 2 * CW, 3 * CW, 0, part, CW, 0, scratch, per);
+  for (int i = 0; i < Tq * CW; i++)
+    ck_assert_msg(fabsf(part[i] - full[(size_t)p0 * CW + i]) < 1e-5f, "element %d", i);
+  free(qkv); free(full); free(part); free(scratch);
+}
+END_TEST
+
+START_TEST(generation_over_a_long_prompt_matches_full_forward) {
+  char err[256];
+  sdq_gpt2_config cfg = {2, 2, 16, 3 * SDQ_ATT_QBLOCK, 32};
+  sdq_gpt2 *m = sdq_gpt2_create(&cfg, 5, err, sizeof err);
+  ck_assert_msg(m != NULL, "%s", err);
+  for (size_t i = 0; i < m->n_params; i++)
+    m->params_memory[i] *= 8.0f;
+  int n_prompt = 2 * SDQ_ATT_QBLOCK + 1, n_new = 4;
+  int32_t seq[3 * SDQ_ATT_QBLOCK], out[4];
+  sdq_rng r;
+  sdq_rng_seed(&r, 9);
+  for (int i = 0; i < n_prompt; i++)
+    seq[i] = (int32_t)sdq_rng_below(&r, 32);
+  sdq_gen_options opt = {n_new, NULL, -1};
+  int n_out;
+  ck_assert_msg(sdq_gpt2_generate(m, seq, NULL, n_prompt, &opt, out, &n_out, NULL, err, sizeof err) == 0,
+                "%s", err);
+  ck_assert_int_eq(n_out, n_new);
+  for (int i = 0; i < n_new; i++) {
+    int n = n_prompt + i;
+    sdq_gpt2_batch b = {1, n, seq, NULL, NULL, NULL, 0};
+    ck_assert_msg(sdq_gpt2_forward(m, &b, NULL, err, sizeof err) == 0, "%s", err);
+    const float *lg = sdq_gpt2_logits(m, 0, n - 1);
+    int best = 0;
+    for (int v = 1; v < 32; v++)
+      if (lg[v] > lg[best])
+        best = v;
+    ck_assert_int_eq(out[i], best);
+    seq[n] = out[i];
+  }
+  sdq_gpt2_free(m);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("model_attention");
+  TCase *tc = tcase_create("attention");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, forward_and_backward_match_reference_over_several_blocks);
+  tcase_add_test(tc, queries_after_a_cache_see_every_earlier_key);
+  tcase_add_test(tc, generation_over_a_long_prompt_matches_full_forward);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

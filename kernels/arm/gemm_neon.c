@@ -8,13 +8,15 @@
 
 #include "kernels/arm/neon_internal.h"
 
-/* Cache blocking: a KC x NC block of B (1.5 MiB) is packed once and shared
- * by all threads; each MC x KC block of A (96 KiB) is packed in turn. */
+/* Cache blocking: all threads share one packed KC x NC block of B (1.5 MiB).
+ * The MC x KC blocks of A (96 KiB) are packed one after the other. */
 #define KC 256
 #define MC 96    /* a multiple of SDQ_NEON_MR */
 #define NC 1536  /* a multiple of SDQ_NEON_NR */
 
-/* Below this many multiply-adds one thread is faster than waking a team. */
+/* Products with fewer multiply-adds run on the calling thread.
+ * NOTE: an estimate of where waking an OpenMP team pays off, not measured on
+ * Arm hardware. */
 #define PARALLEL_MIN_WORK (64L * 64 * 64)
 
 enum { MR = SDQ_NEON_MR, NR = SDQ_NEON_NR };
@@ -117,9 +119,9 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
   }
 }
 
-/* The blocked loops. ap holds mc_blk x kc_blk floats and bp kc_blk x nc_blk
- * floats; with parallel set, the packing and the tiles of each block are
- * shared out to OpenMP threads. */
+/* Runs the blocked loops. ap has room for mc_blk x kc_blk floats and bp for
+ * kc_blk x nc_blk floats. With parallel set, OpenMP threads share the
+ * packing and the tiles of each block. */
 static void gemm_blocked(int M, int N, int K, sdq_neon_pack_a_fn pack_a,
                          const void *a, sdq_neon_pack_b_fn pack_b,
                          const void *b, float beta, float *C, int ldc,

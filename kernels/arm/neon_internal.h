@@ -1,7 +1,7 @@
 /* neon_internal.h - private helpers shared by the AArch64 NEON variant files.
  *
  * The fp32 GEMMs (sgemm_nt/nn/tn, qgemm_f32_nt/nn) all run through one
- * blocked driver, sdq_neon_gemm, which is told how to pack A and B panels.
+ * blocked driver, sdq_neon_gemm, which takes the functions that pack A and B panels.
  * Packing is where the variants differ: a plain row-major matrix, a
  * transposed one, or packed quantized weights dequantized on the fly.
  */
@@ -19,13 +19,13 @@
 #define SDQ_NEON_NR 12
 
 /* Writes the A panel op(A)[i0 : i0+mr, p0 : p0+kc] as kc groups of
- * SDQ_NEON_MR floats (group k holds column p0+k of rows i0..i0+MR-1); rows
+ * SDQ_NEON_MR floats (group k is column p0+k of rows i0..i0+MR-1); rows
  * mr..MR-1 are written as zero. src is the caller's description of A. */
 typedef void (*sdq_neon_pack_a_fn)(const void *src, int i0, int mr, int p0,
                                    int kc, float *dst);
 
 /* Writes the B panel op(B)[p0 : p0+kc, j0 : j0+nr] as kc groups of
- * SDQ_NEON_NR floats (group k holds row p0+k, columns j0..j0+NR-1); columns
+ * SDQ_NEON_NR floats (group k is row p0+k, columns j0..j0+NR-1); columns
  * nr..NR-1 are written as zero. */
 typedef void (*sdq_neon_pack_b_fn)(const void *src, int p0, int kc, int j0,
                                    int nr, float *dst);
@@ -57,9 +57,9 @@ typedef void (*sdq_neon_dot_tile_fn)(const int8_t *a, size_t lda,
                                      const int8_t *w, size_t ldw, int kp,
                                      int32_t out[4][4]);
 
-/* qgemm_i8_nt (contract in sdq_kernels.h) with the given 4 x 4 dot tile:
- * A is quantized per token with the NEON quantize_rows code, the packed W
- * rows are unpacked four at a time, and each output is rescaled with
+/* Computes qgemm_i8_nt (contract in sdq_kernels.h) with the given 4 x 4 dot
+ * tile. A is quantized per token by the NEON quantize_rows code, and the
+ * packed W rows are unpacked four at a time. Each output is rescaled with
  * sdq_i8_rescale, so every dot_tile gives the scalar reference's bits. */
 int sdq_neon_qgemm_i8(int M, const float *A, int lda, int act_bits,
                       const struct sdq_qmatrix *W, float beta, float *C,

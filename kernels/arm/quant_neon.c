@@ -15,13 +15,13 @@
 #include "kernels/scalar/quant_scalar.h"
 #include "kernels/sdq_pack.h"
 
-/* Rows per OpenMP iteration are whole rows; below this many elements the
- * row loops run on the calling thread. */
+/* OpenMP shares out whole rows. Below this many elements the row loops run
+ * on the calling thread. */
 #define PARALLEL_MIN_ELEMS 8192
 
 /* --------------------------------------------------------- quantization */
 
-/* Returns max |x[0..n)|, or NaN when the row holds NaN or +-inf. FMAX
+/* Returns max |x[0..n)|, or NaN when the row contains NaN or +-inf. FMAX
  * propagates NaN, and an infinite maximum marks an infinite element. */
 static float row_maxabs(const float *x, int n) {
   float32x4_t m = vdupq_n_f32(0.0f);
@@ -67,7 +67,7 @@ static void quantize_row(const float *x, int n, float inv, int qmax,
 }
 
 /* Quantizes one row per token/channel: writes q[cols] and *scale; returns 1
- * for a row holding NaN/inf (scale NaN, q zero), else 0. */
+ * for a row containing NaN/inf (scale NaN, q zero), else 0. */
 static int quantize_one(const float *x, int cols, int qmax, int8_t *q,
                         float *scale) {
   float maxabs = row_maxabs(x, cols);
@@ -112,7 +112,7 @@ static void fake_quant_row(const float *x, int n, float s, float inv, int qmax,
 }
 
 /* As the scalar reference: with scale_in, a NaN, infinite or negative scale
- * is treated like a row holding NaN, and a scale whose reciprocal overflows
+ * is treated like a row containing NaN, and a scale whose reciprocal overflows
  * quantizes everything to 0. */
 static int fake_quant_neon(const float *x, int rows, int cols, int ld,
                            int bits, const float *scale_in, float *y,
@@ -353,8 +353,8 @@ int sdq_neon_qgemm_i8(int M, const float *A, int lda, int act_bits,
   const int N = W->rows, K = W->cols, kp = sdq_pack_cols_padded(K);
   const int mp = (M + 3) / 4 * 4;
 
-  /* 1. quantize A per token into mp rows of kp bytes; the padding (columns
-   * K..kp-1 and rows M..mp-1) is zero, so whole 4 x 4 tiles can run */
+  /* 1. quantize A per token into mp rows of kp bytes. The padding (columns
+   * K..kp-1 and rows M..mp-1) is zero, so every tile can be a whole 4 x 4. */
   int8_t *qa = aligned_alloc(64, (size_t)mp * kp);
   float *scale_a = malloc((size_t)M * sizeof *scale_a);
   if (!qa || !scale_a) {
@@ -375,9 +375,9 @@ int sdq_neon_qgemm_i8(int M, const float *A, int lda, int act_bits,
     }
   }
 
-  /* 2. per strip of 4 W rows: unpack them once (the layout pads with q = 0;
-   * a short last strip is padded with zero rows), then take the int32 dot
-   * products with every row of qa and rescale */
+  /* 2. per strip of 4 W rows: unpack them once, then take the int32 dot
+   * products with every row of qa and rescale. The layout pads each row with
+   * q = 0, and a short last strip gets zero rows. */
   int nstrips = (N + 3) / 4, failed = 0;
 #pragma omp parallel if ((long)M * N * K >= 64L * 64 * 64)
   {

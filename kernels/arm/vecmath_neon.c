@@ -193,7 +193,7 @@ static float row_sq_dev(const float *x, int n, float mean) {
 
 /* Mean and rstd of a row whose sum or sum of squares overflowed fp32:
  * recomputed on x * 2^-e, with 2^e just above max |x| (exact scaling), then
- * scaled back. A row holding NaN or inf keeps its NaN/inf moments. */
+ * scaled back. A row containing NaN or inf keeps its NaN/inf moments. */
 static void moments_scaled(const float *x, int C, float eps, float *mean,
                            float *rstd) {
   float maxabs = 0.0f;

@@ -121,6 +121,7 @@ int sdq_svg_bar_chart(sdq_buf *b, const char *title, const char *y_label,
     lo = fmin(lo, bars[i].value);
     hi = fmax(hi, bars[i].value);
   }
+  hi += 0.05 * (hi - lo); /* headroom, so the tallest bar stays below the top */
   double step = nice_range(&lo, &hi);
 
   open_svg(b, title);

@@ -34,9 +34,27 @@ static inline __mmask16 tail_mask16(int n) {
 static float row_maxabs_avx512(const float *x, int cols) {
   const __m512 sign = _mm512_set1_ps(-0.0f);
   const __m512 big = _mm512_set1_ps(FLT_MAX);
-  __m512 m = _mm512_setzero_ps();
+  __m512 m = _mm512_setzero_ps(), m1 = m, m2 = m, m3 = m;
   __mmask16 bad = 0;
-  for (int k = 0; k < cols; k += 16) {
+  int k = 0;
+  for (; k + 64 <= cols; k += 64) {
+    const __m512 v0 = _mm512_andnot_ps(sign, _mm512_loadu_ps(x + k));
+    const __m512 v1 = _mm512_andnot_ps(sign, _mm512_loadu_ps(x + k + 16));
+    const __m512 v2 = _mm512_andnot_ps(sign, _mm512_loadu_ps(x + k + 32));
+    const __m512 v3 = _mm512_andnot_ps(sign, _mm512_loadu_ps(x + k + 48));
+    /* NaN compares unordered and +-inf exceeds FLT_MAX */
+    bad |= _mm512_cmp_ps_mask(_mm512_max_ps(_mm512_max_ps(v0, v1),
+                                            _mm512_max_ps(v2, v3)),
+                              big, _CMP_NLE_UQ);
+    bad |= _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q);
+    bad |= _mm512_cmp_ps_mask(v2, v3, _CMP_UNORD_Q);
+    m = _mm512_max_ps(m, v0);
+    m1 = _mm512_max_ps(m1, v1);
+    m2 = _mm512_max_ps(m2, v2);
+    m3 = _mm512_max_ps(m3, v3);
+  }
+  m = _mm512_max_ps(_mm512_max_ps(m, m1), _mm512_max_ps(m2, m3));
+  for (; k < cols; k += 16) {
     __m512 v = _mm512_maskz_loadu_ps(tail_mask16(cols - k), x + k);
     v = _mm512_andnot_ps(sign, v);
     bad |= _mm512_cmp_ps_mask(v, big, _CMP_NLE_UQ);
@@ -106,8 +124,24 @@ static int32_t quantize_row_sum_avx512(const float *x, int cols,
   sdq_row_scale(maxabs, qmax, scale, &inv);
   const __m512 vinv = _mm512_set1_ps(inv);
   const __m512 vqmax = _mm512_set1_ps((float)qmax);
+  /* after two saturating packs (exact, |q| <= 127) dword 4 L + j of the
+   * result holds lane L of input j; this puts the 64 bytes in k order */
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
+                                          14, 3, 7, 11, 15);
   __m512i sum = _mm512_setzero_si512();
-  for (int k = 0; k < cols; k += 16) {
+  int k = 0;
+  for (; k + 64 <= cols; k += 64) {
+    __m512i v[4];
+    for (int j = 0; j < 4; j++) {
+      v[j] = _mm512_cvtps_epi32(
+          quantize_ps(_mm512_loadu_ps(x + k + 16 * j), vinv, vqmax));
+      sum = _mm512_add_epi32(sum, v[j]);
+    }
+    const __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]),
+                                         _mm512_packs_epi32(v[2], v[3]));
+    _mm512_storeu_si512(q + k, _mm512_permutexvar_epi32(order, b));
+  }
+  for (; k < cols; k += 16) {
     const __mmask16 mask = tail_mask16(cols - k);
     const __m512i v = _mm512_cvtps_epi32(
         quantize_ps(_mm512_maskz_loadu_ps(mask, x + k), vinv, vqmax));
@@ -286,9 +320,85 @@ SDQ_INLINE void f32_nt_impl(int M, const float *A, int lda,
   }
 }
 
+/* --------------------------------- dequantized blocks for many rows of A */
+
+/* From this many rows of A on, the fp32 GEMMs dequantize W in blocks of
+ * rows and hand each block to the AVX-512 sgemm (its packing and register
+ * tiles then do the work); below it the kernels above read the packed rows
+ * directly. */
+#define F32_BLOCKED_MIN_M 16
+
+/* Floats of dequantized W per block (1 MiB), but at least this many rows so
+ * that each sgemm call stays wide. */
+#define F32_W_BLOCK_FLOATS (256 * 1024)
+#define F32_W_BLOCK_MIN_ROWS 256
+
+/* out[n - n0, k] = scale[n] * q[n, k] for rows n0 .. n0 + rows - 1 (row
+ * stride K). */
+SDQ_INLINE void dequantize_rows_avx512(const sdq_qmatrix *W, int n0, int rows,
+                                       int cbits, float *out) {
+  const int K = W->cols;
+  const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
+  const size_t group_bytes = 8u * (size_t)cbits;
+  const __m512i offset = _mm512_set1_epi32(1 << (cbits - 1));
+
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < rows; r++) {
+    const uint8_t *src = W->packed + (size_t)(n0 + r) * row_bytes;
+    const __m512 s = _mm512_set1_ps(W->scale[n0 + r]);
+    float *dst = out + (size_t)r * (size_t)K;
+    for (int k0 = 0; k0 < K; k0 += SDQ_PACK_GROUP, src += group_bytes) {
+      __m512 f[4];
+      fields_to_ps(unpack_u8_avx512(src, cbits), offset, f);
+      for (int j = 0; j < 4; j++)
+        _mm512_mask_storeu_ps(dst + k0 + 16 * j,
+                              tail_mask16(K - k0 - 16 * j),
+                              _mm512_mul_ps(s, f[j]));
+    }
+  }
+}
+
+/* qgemm_f32_nt (nn == 0) or qgemm_f32_nn (nn == 1) through the AVX-512
+ * sgemm on dequantized blocks of W rows; the nn product sums the blocks in
+ * C (beta applies to the first). Returns 0, or -1 when the block buffer
+ * cannot be allocated (nothing was written then). */
+SDQ_INLINE int f32_blocked(int M, const float *A, int lda,
+                           const sdq_qmatrix *W, float beta, float *C,
+                           int ldc, int cbits, int nn) {
+  const sdq_kernel_table *t = sdq_kernel_table_for(SDQ_ISA_AVX512);
+  const int N = W->rows, K = W->cols;
+  int nb = F32_W_BLOCK_FLOATS / K;
+  if (nb < F32_W_BLOCK_MIN_ROWS)
+    nb = F32_W_BLOCK_MIN_ROWS;
+  if (nb > N)
+    nb = N;
+  /* aligned_alloc wants a multiple of the alignment */
+  float *wd = aligned_alloc(
+      64, ((size_t)nb * (size_t)K * sizeof(float) + 63) / 64 * 64);
+  if (t == NULL || wd == NULL) {
+    free(wd);
+    return -1;
+  }
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int rows = N - n0 < nb ? N - n0 : nb;
+    dequantize_rows_avx512(W, n0, rows, cbits, wd);
+    if (nn)
+      t->sgemm_nn(M, K, rows, A + n0, lda, wd, K, n0 == 0 ? beta : 1.0f, C,
+                  ldc);
+    else
+      t->sgemm_nt(M, rows, K, A, lda, wd, K, beta, C + n0, ldc);
+  }
+  free(wd);
+  return 0;
+}
+
 static void qgemm_f32_nt_avx512(int M, const float *A, int lda,
                                 const sdq_qmatrix *W, float beta, float *C,
                                 int ldc) {
+  if (M >= F32_BLOCKED_MIN_M &&
+      f32_blocked(M, A, lda, W, beta, C, ldc,
+                  sdq_pack_container_bits(W->bits), 0) == 0)
+    return;
   switch (sdq_pack_container_bits(W->bits)) {
   case 2: f32_nt_impl(M, A, lda, W, beta, C, ldc, 2); break;
   case 4: f32_nt_impl(M, A, lda, W, beta, C, ldc, 4); break;
@@ -369,6 +479,10 @@ SDQ_INLINE void f32_nn_impl(int M, const float *A, int lda,
 static void qgemm_f32_nn_avx512(int M, const float *A, int lda,
                                 const sdq_qmatrix *W, float beta, float *C,
                                 int ldc) {
+  if (M >= F32_BLOCKED_MIN_M &&
+      f32_blocked(M, A, lda, W, beta, C, ldc,
+                  sdq_pack_container_bits(W->bits), 1) == 0)
+    return;
   switch (sdq_pack_container_bits(W->bits)) {
   case 2: f32_nn_impl(M, A, lda, W, beta, C, ldc, 2); break;
   case 4: f32_nn_impl(M, A, lda, W, beta, C, ldc, 4); break;

@@ -3,7 +3,7 @@
  * comparison.
  *
  * Every function that can fail returns 0 on success or -1 with a message in
- * err (naming the file or metric and what to do); nothing here exits.
+ * err that names the file or metric and what to do. Nothing here exits.
  *
  * The results document (results.json) is a jansson object with stable keys:
  *   "schema":   "sdq-suite-results/1"
@@ -95,10 +95,10 @@ int sdq_results_fill_metrics(json_t *results, char *err, size_t errlen);
 /* ------------------------------------------------------ run metadata */
 
 /* Returns a new object with cpu_features, the kernel table (each kernel's
- * name and the ISA variant that implements it), compiler (__VERSION__),
- * libraries (jansson, PCRE2, SLEEF versions) and git_commit (from configure
- * time when known, else `git describe` in the source tree when it is a
- * checkout, else null). NULL when memory runs out. */
+ * name and the ISA variant that implements it), compiler (__VERSION__) and
+ * libraries (jansson, PCRE2, SLEEF versions). git_commit is the output of
+ * `git describe --always --dirty` in the configured source tree when that
+ * is a git checkout, else null. Returns NULL when memory runs out. */
 json_t *sdq_suite_metadata(void);
 
 /* --------------------------------------------------- stage bookkeeping */

@@ -46,7 +46,7 @@ int sdq_suite_profile_init(const char *name, int vocab_size, sdq_suite_profile *
   p->grid.targets = "fp32_lora,static_8bit,random_switch";
 
   if (!strcmp(name, "default")) {
-    p->pretrain_steps = 600;
+    p->pretrain_steps = 800;
     p->train_steps = 200;
     p->cpt_steps = 200;
     p->cpt_cycles = 4;
@@ -55,12 +55,12 @@ int sdq_suite_profile_init(const char *name, int vocab_size, sdq_suite_profile *
     return 0;
   }
   if (!strcmp(name, "quick")) {
-    p->pretrain_steps = 200;
+    p->pretrain_steps = 300;
     p->train_steps = 60;
     p->cpt_steps = 60;
     p->cpt_cycles = 2;
     p->eval_questions = 40;
-    p->attack_questions = 12;
+    p->attack_questions = 10;
     p->grid.steps = 3;
     p->grid.max_flips = 2;
     return 0;

@@ -37,7 +37,13 @@ static double nice_step(double range) {
   double raw = range / 5.0;
   double p = pow(10.0, floor(log10(raw)));
   double m = raw / p;
-  return (m < 1.5 ? 1.0 : m < 3.5 ? 2.0 : m < 7.5 ? 5.0 : 10.0) * p;
+  if (m < 1.5)
+    return p;
+  if (m < 3.5)
+    return 2.0 * p;
+  if (m < 7.5)
+    return 5.0 * p;
+  return 10.0 * p;
 }
 
 /* Extends [*lo, *hi] to whole tick steps; returns the step. */
@@ -61,8 +67,7 @@ static void open_svg(sdq_buf *b, const char *title) {
   sdq_buf_printf(b, "</text>\n");
 }
 
-/* Draws the y axis with grid lines and ticks over [lo, hi]; returns nothing,
- * the caller maps values with y_of(). */
+/* Draws the y axis with grid lines and ticks over [lo, hi]. */
 static void draw_y_axis(sdq_buf *b, double lo, double hi, double step, const char *label) {
   int plot_h = HEIGHT - TOP - BOTTOM;
   for (double v = lo; v <= hi + step * 1e-6; v += step) {

@@ -289,8 +289,7 @@ int sdq_suite_main(int argc, char **argv) {
     fprintf(stderr, "sdq suite: %s\n", err);
     goto done;
   }
-  if (strcmp(profile, "default") != 0 || s.prof.eval_questions != 0)
-    fprintf(stderr, "sdq suite: profile %s, output in %s, %zu training and %zu evaluation questions\n",
+  fprintf(stderr, "sdq suite: profile %s, output in %s, %zu training and %zu evaluation questions\n",
             profile, s.out_dir, s.train.n_questions, s.eval.n_questions);
 
   /* 4. The stages, in order. */

@@ -118,8 +118,10 @@ int sdq_linear_backward(sdq_gpt2 *m, int l, sdq_linear k, sdq_layer_bits bits,
                         uint64_t dropout_seed, char *err, size_t errlen);
 
 /* Query rows per block of the attention passes: a multiple of the GEMM
- * register tiles (MR 6, 8 and 12). */
-#define SDQ_ATT_QBLOCK 48
+ * register tiles (MR 6, 8 and 12). Smaller blocks skip more of the masked
+ * triangle but make more, smaller GEMM calls; at T = 256, 96 was fastest of
+ * 24, 48, 96 and 128 on AVX-512. */
+#define SDQ_ATT_QBLOCK 96
 
 /* Floats of attention scratch each OpenMP thread needs for Tq queries over
  * Tk keys, forward or backward. */

@@ -320,6 +320,127 @@ SDQ_INLINE void f32_nt_impl(int M, const float *A, int lda,
   }
 }
 
+/* ------------------------------------------------- one row of A (GEMV) */
+
+/* Converts the 16 int8 values of v to fp32. */
+SDQ_INLINE __m512 i8x16_to_ps(__m128i v) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v));
+}
+
+/* Returns the signed q = u - offset of the packed group at src (the 8-bit
+ * difference wraps to the right value for every container width). */
+SDQ_INLINE __m512i unpack_q_avx512(const uint8_t *src, int cbits) {
+  return _mm512_sub_epi8(unpack_u8_avx512(src, cbits),
+                         _mm512_set1_epi8((char)(1 << (cbits - 1))));
+}
+
+/* Returns sum over k < K of a[k] * q[k] for one packed W row; four
+ * independent accumulators keep the FMA latency hidden. */
+SDQ_INLINE float f32_dot_packed(const float *a, const uint8_t *wrow, int K,
+                                int cbits) {
+  const size_t group_bytes = 8u * (size_t)cbits;
+  __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+  int k0 = 0;
+  for (; k0 + SDQ_PACK_GROUP <= K; k0 += SDQ_PACK_GROUP, wrow += group_bytes) {
+    const __m512i q = unpack_q_avx512(wrow, cbits);
+    c0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k0),
+                         i8x16_to_ps(_mm512_castsi512_si128(q)), c0);
+    c1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k0 + 16),
+                         i8x16_to_ps(_mm512_extracti32x4_epi32(q, 1)), c1);
+    c2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k0 + 32),
+                         i8x16_to_ps(_mm512_extracti32x4_epi32(q, 2)), c2);
+    c3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k0 + 48),
+                         i8x16_to_ps(_mm512_extracti32x4_epi32(q, 3)), c3);
+  }
+  if (k0 < K) {
+    const __m512i q = unpack_q_avx512(wrow, cbits);
+    const __m128i part[4] = {
+        _mm512_castsi512_si128(q), _mm512_extracti32x4_epi32(q, 1),
+        _mm512_extracti32x4_epi32(q, 2), _mm512_extracti32x4_epi32(q, 3)};
+    for (int j = 0; j < 4; j++)
+      c0 = _mm512_fmadd_ps(
+          _mm512_maskz_loadu_ps(tail_mask16(K - k0 - 16 * j), a + k0 + 16 * j),
+          i8x16_to_ps(part[j]), c0);
+  }
+  return _mm512_reduce_add_ps(
+      _mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)));
+}
+
+/* qgemm_f32_nt for one row of A: one dot product per W row, rows split over
+ * the threads in contiguous ranges (memory-bound: each packed byte is read
+ * once). */
+SDQ_INLINE void f32_nt_gemv(const float *A, const sdq_qmatrix *W, float beta,
+                            float *C, int cbits) {
+  const int N = W->rows, K = W->cols;
+  const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
+
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; n++) {
+    const float t =
+        W->scale[n] * f32_dot_packed(A, W->packed + (size_t)n * row_bytes, K,
+                                     cbits);
+    C[n] = beta == 0.0f ? t : beta * C[n] + t;
+  }
+}
+
+/* Columns of C per work item of the one-row nn product: two groups, so a
+ * 4-bit item reads whole 64-byte lines of every W row. */
+#define NN_GEMV_COLS (2 * SDQ_PACK_GROUP)
+
+/* qgemm_f32_nn for one row of A: C[0, k] = beta * C + sum_n A[n] * scale[n]
+ * * q[n, k], with NN_GEMV_COLS columns per work item held in 8 registers
+ * while every W row is walked. */
+SDQ_INLINE void f32_nn_gemv(const float *A, const sdq_qmatrix *W, float beta,
+                            float *C, int cbits) {
+  const int N = W->rows, K = W->cols;
+  const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
+  const size_t group_bytes = 8u * (size_t)cbits;
+  const int items = (K + NN_GEMV_COLS - 1) / NN_GEMV_COLS;
+
+#pragma omp parallel for schedule(static)
+  for (int it = 0; it < items; it++) {
+    const int k0 = it * NN_GEMV_COLS;
+    /* the second group exists in the packed row only when k0 + 64 < K */
+    const int two = k0 + SDQ_PACK_GROUP < K;
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+    __m512 c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    const uint8_t *src =
+        W->packed + (size_t)(k0 / SDQ_PACK_GROUP) * group_bytes;
+    for (int n = 0; n < N; n++, src += row_bytes) {
+      const __m512 coef = _mm512_set1_ps(A[n] * W->scale[n]);
+      const __m512i q = unpack_q_avx512(src, cbits);
+      c0 = _mm512_fmadd_ps(coef, i8x16_to_ps(_mm512_castsi512_si128(q)), c0);
+      c1 = _mm512_fmadd_ps(coef, i8x16_to_ps(_mm512_extracti32x4_epi32(q, 1)),
+                           c1);
+      c2 = _mm512_fmadd_ps(coef, i8x16_to_ps(_mm512_extracti32x4_epi32(q, 2)),
+                           c2);
+      c3 = _mm512_fmadd_ps(coef, i8x16_to_ps(_mm512_extracti32x4_epi32(q, 3)),
+                           c3);
+      if (two) {
+        const __m512i r = unpack_q_avx512(src + group_bytes, cbits);
+        c4 = _mm512_fmadd_ps(coef, i8x16_to_ps(_mm512_castsi512_si128(r)), c4);
+        c5 = _mm512_fmadd_ps(
+            coef, i8x16_to_ps(_mm512_extracti32x4_epi32(r, 1)), c5);
+        c6 = _mm512_fmadd_ps(
+            coef, i8x16_to_ps(_mm512_extracti32x4_epi32(r, 2)), c6);
+        c7 = _mm512_fmadd_ps(
+            coef, i8x16_to_ps(_mm512_extracti32x4_epi32(r, 3)), c7);
+      }
+    }
+    const __m512 acc[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+    for (int j = 0; j < 8; j++) {
+      const __mmask16 mask = tail_mask16(K - k0 - 16 * j);
+      if (mask == 0)
+        break;
+      __m512 v = acc[j];
+      if (beta != 0.0f)
+        v = _mm512_fmadd_ps(_mm512_set1_ps(beta),
+                            _mm512_maskz_loadu_ps(mask, C + k0 + 16 * j), v);
+      _mm512_mask_storeu_ps(C + k0 + 16 * j, mask, v);
+    }
+  }
+}
+
 /* --------------------------------- dequantized blocks for many rows of A */
 
 /* From this many rows of A on, the fp32 GEMMs dequantize W in blocks of
@@ -395,10 +516,18 @@ SDQ_INLINE int f32_blocked(int M, const float *A, int lda,
 static void qgemm_f32_nt_avx512(int M, const float *A, int lda,
                                 const sdq_qmatrix *W, float beta, float *C,
                                 int ldc) {
+  const int cbits = sdq_pack_container_bits(W->bits);
   if (M >= F32_BLOCKED_MIN_M &&
-      f32_blocked(M, A, lda, W, beta, C, ldc,
-                  sdq_pack_container_bits(W->bits), 0) == 0)
+      f32_blocked(M, A, lda, W, beta, C, ldc, cbits, 0) == 0)
     return;
+  if (M == 1) {
+    switch (cbits) {
+    case 2: f32_nt_gemv(A, W, beta, C, 2); return;
+    case 4: f32_nt_gemv(A, W, beta, C, 4); return;
+    case 6: f32_nt_gemv(A, W, beta, C, 6); return;
+    default: f32_nt_gemv(A, W, beta, C, 8); return;
+    }
+  }
   switch (sdq_pack_container_bits(W->bits)) {
   case 2: f32_nt_impl(M, A, lda, W, beta, C, ldc, 2); break;
   case 4: f32_nt_impl(M, A, lda, W, beta, C, ldc, 4); break;
@@ -479,10 +608,18 @@ SDQ_INLINE void f32_nn_impl(int M, const float *A, int lda,
 static void qgemm_f32_nn_avx512(int M, const float *A, int lda,
                                 const sdq_qmatrix *W, float beta, float *C,
                                 int ldc) {
+  const int cbits = sdq_pack_container_bits(W->bits);
   if (M >= F32_BLOCKED_MIN_M &&
-      f32_blocked(M, A, lda, W, beta, C, ldc,
-                  sdq_pack_container_bits(W->bits), 1) == 0)
+      f32_blocked(M, A, lda, W, beta, C, ldc, cbits, 1) == 0)
     return;
+  if (M == 1) {
+    switch (cbits) {
+    case 2: f32_nn_gemv(A, W, beta, C, 2); return;
+    case 4: f32_nn_gemv(A, W, beta, C, 4); return;
+    case 6: f32_nn_gemv(A, W, beta, C, 6); return;
+    default: f32_nn_gemv(A, W, beta, C, 8); return;
+    }
+  }
   switch (sdq_pack_container_bits(W->bits)) {
   case 2: f32_nn_impl(M, A, lda, W, beta, C, ldc, 2); break;
   case 4: f32_nn_impl(M, A, lda, W, beta, C, ldc, 4); break;

@@ -20,7 +20,7 @@ int sdq_max_threads(void) {
 #endif
 }
 
-static int thread_id(void) {
+int sdq_thread_id(void) {
 #ifdef _OPENMP
   return omp_get_thread_num();
 #else
@@ -73,7 +73,7 @@ void sdq_attention_forward(int B, int Tq, int Tk, int p0, int NH, int hs,
 #pragma omp parallel for schedule(dynamic, 1) if (work >= SDQ_OMP_MIN_WORK)
   for (int bh = 0; bh < B * NH; bh++) {
     int b = bh / NH, h = bh % NH;
-    float *P = scratch + (size_t)thread_id() * per_thread;
+    float *P = scratch + (size_t)sdq_thread_id() * per_thread;
     const float *qb = q + (size_t)b * sb_q + (size_t)h * hs;
     const float *kb = k + (size_t)b * sb_kv + (size_t)h * hs;
     const float *vb = v + (size_t)b * sb_kv + (size_t)h * hs;
@@ -100,7 +100,7 @@ void sdq_attention_backward(int B, int T, int NH, int hs, const float *qkv,
 #pragma omp parallel for schedule(dynamic, 1) if (work >= SDQ_OMP_MIN_WORK)
   for (int bh = 0; bh < B * NH; bh++) {
     int b = bh / NH, h = bh % NH;
-    float *P = scratch + (size_t)thread_id() * per_thread;
+    float *P = scratch + (size_t)sdq_thread_id() * per_thread;
     const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hs;
     const float *k = q + C;
     const float *v = q + 2 * C;

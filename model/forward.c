@@ -25,14 +25,14 @@ static void free_acts(sdq_gpt2 *m) {
     s->blocks = NULL;
   }
   free(s->res); free(s->lnf); free(s->lnf_mean); free(s->lnf_rstd);
-  free(s->tokens); free(s->targets); free(s->mask);
-  free(s->logit_row); free(s->row_to_logit);
+  free(s->tokens); free(s->targets); free(s->mask); free(s->lse);
+  free(s->logit_row); free(s->row_to_logit); free(s->loss_rows);
   free(s->scratch_in); free(s->scratch_a); free(s->scratch_b);
   free(s->dres); free(s->dtmp); free(s->dqkv); free(s->du); free(s->gather);
   free(s->used_sets); free(s->run_bits);
-  s->res = s->lnf = s->lnf_mean = s->lnf_rstd = s->mask = NULL;
+  s->res = s->lnf = s->lnf_mean = s->lnf_rstd = s->mask = s->lse = NULL;
   s->tokens = s->targets = NULL;
-  s->logit_row = s->row_to_logit = NULL;
+  s->logit_row = s->row_to_logit = s->loss_rows = NULL;
   s->scratch_in = s->scratch_a = s->scratch_b = NULL;
   s->dres = s->dtmp = s->dqkv = s->du = s->gather = NULL;
   s->used_sets = NULL;
@@ -46,9 +46,9 @@ void sdq_state_free(sdq_gpt2 *m) {
   if (!s)
     return;
   free_acts(m);
-  free(s->logits); free(s->dlogits); free(s->att_scratch);
-  s->logits = s->dlogits = s->att_scratch = NULL;
-  s->cap_logits = s->cap_dlogits = s->cap_att = 0;
+  free(s->logits); free(s->dlogits); free(s->att_scratch); free(s->ce_scratch);
+  s->logits = s->dlogits = s->att_scratch = s->ce_scratch = NULL;
+  s->cap_logits = s->cap_dlogits = s->cap_att = s->cap_ce = 0;
   s->n_logit_rows = 0;
   free(s->kv.k); free(s->kv.v);
   free(s->gen_x); free(s->gen_ln); free(s->gen_qkv); free(s->gen_atty);
@@ -99,7 +99,7 @@ int sdq_state_reserve(sdq_gpt2 *m, size_t bt, int T, char *err, size_t errlen) {
   }
   ALLOC(s->res, (L + 1) * bt * C);
   ALLOC(s->lnf, bt * C); ALLOC(s->lnf_mean, bt); ALLOC(s->lnf_rstd, bt);
-  ALLOC(s->mask, bt);
+  ALLOC(s->mask, bt); ALLOC(s->lse, bt);
   ALLOC(s->scratch_in, bt * 4 * C); ALLOC(s->scratch_a, bt * 4 * C); ALLOC(s->scratch_b, bt * 4 * C);
   ALLOC(s->dres, bt * C); ALLOC(s->dtmp, bt * C); ALLOC(s->dqkv, bt * 3 * C);
   ALLOC(s->du, bt * (r ? r : 1)); ALLOC(s->gather, bt * C);
@@ -108,9 +108,11 @@ int sdq_state_reserve(sdq_gpt2 *m, size_t bt, int T, char *err, size_t errlen) {
   s->targets = calloc(bt, sizeof *s->targets);
   s->logit_row = calloc(bt, sizeof *s->logit_row);
   s->row_to_logit = calloc(bt, sizeof *s->row_to_logit);
+  s->loss_rows = calloc(bt, sizeof *s->loss_rows);
   s->used_sets = calloc(L * SDQ_LIN_COUNT, sizeof *s->used_sets);
   s->run_bits = calloc(L * SDQ_LIN_COUNT, sizeof *s->run_bits);
-  ok &= s->tokens && s->targets && s->logit_row && s->row_to_logit && s->used_sets && s->run_bits;
+  ok &= s->tokens && s->targets && s->logit_row && s->row_to_logit && s->loss_rows &&
+        s->used_sets && s->run_bits;
   if (!ok) {
     free_acts(m);
     sdq_set_err(err, errlen, "out of memory for activations of %zu rows (B*T)", bt);
@@ -181,6 +183,21 @@ static void residual_add(const float *a, const float *b, float *out, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= SDQ_OMP_MIN_WORK)
   for (size_t i = 0; i < n; i++)
     out[i] = a[i] + b[i];
+}
+
+/* Returns log(sum_v exp(row[v])) of one logits row; ex holds V floats of
+ * scratch. */
+static float row_logsumexp(const sdq_kernel_table *kt, const float *row, int V, float *ex) {
+  float mx = row[0];
+  for (int v = 1; v < V; v++)
+    mx = row[v] > mx ? row[v] : mx;
+  for (int v = 0; v < V; v++)
+    ex[v] = row[v] - mx;
+  kt->vexp(ex, ex, (size_t)V);
+  double sum = 0.0;
+  for (int v = 0; v < V; v++)
+    sum += ex[v];
+  return mx + (float)log(sum);
 }
 
 /* Selects each linear's bits and adapter set for this pass. */
@@ -302,18 +319,25 @@ int sdq_gpt2_forward(sdq_gpt2 *m, const sdq_gpt2_batch *batch, float *loss,
     return 0;
   }
   memcpy(s->targets, batch->targets, bt * sizeof(int32_t));
+  int threads = sdq_max_threads();
+  if (s->cap_ce < (size_t)V * threads) {
+    free(s->ce_scratch);
+    s->cap_ce = 0;
+    s->ce_scratch = sdq_falloc((size_t)V * threads);
+    if (!s->ce_scratch) {
+      sdq_set_err(err, errlen, "out of memory for the cross-entropy scratch (%d x %d floats)", threads, V);
+      return -1;
+    }
+    s->cap_ce = (size_t)V * threads;
+  }
   double total = 0.0, weight = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : total, weight) if ((size_t)n * V >= SDQ_OMP_MIN_WORK)
   for (size_t i = 0; i < bt; i++) {
     if (s->mask[i] == 0.0f)
       continue;
-    const float *row = s->logits + (size_t)s->row_to_logit[i] * V;
-    float mx = row[0];
-    for (int v = 1; v < V; v++)
-      mx = row[v] > mx ? row[v] : mx;
-    double sum = 0.0;
-    for (int v = 0; v < V; v++)
-      sum += exp((double)(row[v] - mx));
-    double ce = log(sum) + mx - row[s->targets[i]];
+    float *ex = s->ce_scratch + (size_t)sdq_thread_id() * V;
+    s->lse[i] = row_logsumexp(kt, s->logits + (size_t)s->row_to_logit[i] * V, V, ex);
+    double ce = (double)s->lse[i] - s->logits[(size_t)s->row_to_logit[i] * V + s->targets[i]];
     total += s->mask[i] * ce;
     weight += s->mask[i];
   }
@@ -350,50 +374,42 @@ int sdq_gpt2_backward(sdq_gpt2 *m, float loss_scale, float *d_embeds,
   int grads = m->train_base && m->grads_memory;
   sdq_gpt2_params *g = &m->grads;
 
-  /* 1. Cross-entropy and LM head: dlogits = (softmax - onehot) w / sum(w). */
+  /* 1. Cross-entropy and LM head: dlogits = (softmax - onehot) w / sum(w),
+   * SDQ_LM_HEAD_ROWS rows at a time; rows with mask 0 get no gradient. */
   int n = 0;
-  for (size_t i = 0; i < bt; i++)
-    n += s->mask[i] != 0.0f;
-  if (reserve_rows(&s->dlogits, &s->cap_dlogits, (size_t)n, (size_t)V, err, errlen) != 0)
-    return -1;
-  int *rows = malloc((size_t)n * sizeof *rows);
-  if (!rows) {
-    sdq_set_err(err, errlen, "out of memory in the LM-head backward");
-    return -1;
-  }
-  n = 0;
+  int *rows = s->loss_rows;
   for (size_t i = 0; i < bt; i++)
     if (s->mask[i] != 0.0f)
       rows[n++] = (int)i;
+  size_t chunk = n < SDQ_LM_HEAD_ROWS ? (size_t)n : SDQ_LM_HEAD_ROWS;
+  if (reserve_rows(&s->dlogits, &s->cap_dlogits, chunk, (size_t)V, err, errlen) != 0)
+    return -1;
   float coef = loss_scale / s->mask_sum;
-#pragma omp parallel for schedule(static) if ((size_t)n * V >= SDQ_OMP_MIN_WORK)
-  for (int j = 0; j < n; j++) {
-    size_t i = (size_t)rows[j];
-    const float *lg = s->logits + (size_t)s->row_to_logit[i] * V;
-    float *dl = s->dlogits + (size_t)j * V;
-    float mx = lg[0];
-    for (int v = 1; v < V; v++)
-      mx = lg[v] > mx ? lg[v] : mx;
-    double sum = 0.0;
-    for (int v = 0; v < V; v++) {
-      dl[v] = expf(lg[v] - mx);
-      sum += dl[v];
-    }
-    float w = (float)(coef * s->mask[i] / sum);
-    for (int v = 0; v < V; v++)
-      dl[v] *= w;
-    dl[s->targets[i]] -= coef * s->mask[i];
-    memcpy(s->gather + (size_t)j * C, s->lnf + i * C, (size_t)C * sizeof(float));
-  }
-  /* dlnf rows = dlogits wte; other rows get no gradient. */
   float *dlnf = s->dtmp;
   memset(dlnf, 0, btC * sizeof(float));
-  kt->sgemm_nn(n, C, V, s->dlogits, V, m->params.wte, C, 0.0f, s->scratch_a, C);
-  for (int j = 0; j < n; j++)
-    memcpy(dlnf + (size_t)rows[j] * C, s->scratch_a + (size_t)j * C, (size_t)C * sizeof(float));
-  if (grads)
-    kt->sgemm_tn(V, C, n, s->dlogits, V, s->gather, C, 1.0f, g->wte, C);
-  free(rows);
+  for (int j0 = 0; j0 < n; j0 += SDQ_LM_HEAD_ROWS) {
+    int nc = n - j0 < SDQ_LM_HEAD_ROWS ? n - j0 : SDQ_LM_HEAD_ROWS;
+#pragma omp parallel for schedule(static) if ((size_t)nc * V >= SDQ_OMP_MIN_WORK)
+    for (int j = 0; j < nc; j++) {
+      size_t i = (size_t)rows[j0 + j];
+      const float *lg = s->logits + (size_t)s->row_to_logit[i] * V;
+      float *dl = s->dlogits + (size_t)j * V;
+      float lse = s->lse[i], w = coef * s->mask[i];
+      for (int v = 0; v < V; v++)
+        dl[v] = lg[v] - lse;
+      kt->vexp(dl, dl, (size_t)V);
+      for (int v = 0; v < V; v++)
+        dl[v] *= w;
+      dl[s->targets[i]] -= w;
+      memcpy(s->gather + (size_t)j * C, s->lnf + i * C, (size_t)C * sizeof(float));
+    }
+    /* dlnf rows = dlogits wte. */
+    kt->sgemm_nn(nc, C, V, s->dlogits, V, m->params.wte, C, 0.0f, s->scratch_a, C);
+    for (int j = 0; j < nc; j++)
+      memcpy(dlnf + (size_t)rows[j0 + j] * C, s->scratch_a + (size_t)j * C, (size_t)C * sizeof(float));
+    if (grads)
+      kt->sgemm_tn(V, C, nc, s->dlogits, V, s->gather, C, 1.0f, g->wte, C);
+  }
 
   /* 2. Final LayerNorm: dres = d(residual stream after the last block). */
   const float *xL = s->res + (size_t)L * btC;

@@ -12,6 +12,10 @@
 
 #define SDQ_LN_EPS 1e-5f
 
+/* Rows of dlogits the LM-head backward holds at once: the full (rows, V)
+ * matrix would be 200 MB at B*T = 1024. */
+#define SDQ_LM_HEAD_ROWS 128
+
 /* Loops with fewer element operations than this run serially: below it
  * the OpenMP fork/join costs more than the loop. */
 #define SDQ_OMP_MIN_WORK ((size_t)1 << 15)
@@ -57,8 +61,12 @@ struct sdq_gpt2_state {
   int *row_to_logit;          /* (BT) logits row of (b*T+t), or -1 */
   float *logits;              /* (n_logit_rows, V) */
   size_t cap_logits;          /* rows of logits */
-  float *dlogits;             /* (rows with mask != 0, V) */
+  int *loss_rows;             /* (BT) backward: the (b*T+t) with mask != 0 */
+  float *lse;                 /* (BT) log-sum-exp of each logits row with mask != 0 */
+  float *dlogits;             /* (SDQ_LM_HEAD_ROWS, V) one chunk of dlogits */
   size_t cap_dlogits;
+  float *ce_scratch;          /* per thread (V) exponentials of one row */
+  size_t cap_ce;              /* floats per thread */
 
   /* Scratch for forward and backward. */
   float *scratch_in;          /* (BT,4C) dropout / fake-quant input */
@@ -149,6 +157,8 @@ void sdq_attention_backward(int B, int T, int NH, int hs, const float *qkv,
 
 /* Returns the number of OpenMP threads a parallel region may use. */
 int sdq_max_threads(void);
+/* Returns this thread's number inside a parallel region (0 outside). */
+int sdq_thread_id(void);
 
 /* Grows the forward buffers to hold bt rows. */
 int sdq_state_reserve(sdq_gpt2 *m, size_t bt, int T, char *err, size_t errlen);

@@ -1,6 +1,7 @@
-/* test_model_attention.c - the blocked causal attention against a naive
- * double-precision reference, on sequences longer than one query block,
- * and KV-cache generation over a prompt of several blocks. */
+/* test_model_long.c - sequences longer than the model's internal blocks: the
+ * blocked causal attention against a naive double-precision reference,
+ * KV-cache generation over a prompt of several query blocks, and the LM-head
+ * backward over several row chunks. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -165,13 +166,63 @@ START_TEST(generation_over_a_long_prompt_matches_full_forward) {
 }
 END_TEST
 
+/* d_embeds of one forward/backward with mask weights mask and loss_scale,
+ * added into d. */
+static void embed_grad(sdq_gpt2 *m, const float *emb, const int32_t *tgt, const float *mask,
+                       int T, float loss_scale, float *d) {
+  char err[256];
+  sdq_gpt2_batch b = {1, T, NULL, emb, tgt, mask, 1};
+  float loss;
+  ck_assert_msg(sdq_gpt2_forward(m, &b, &loss, err, sizeof err) == 0, "%s", err);
+  ck_assert_msg(sdq_gpt2_backward(m, loss_scale, d, err, sizeof err) == 0, "%s", err);
+}
+
+START_TEST(lm_head_backward_over_several_row_chunks) {
+  /* The mean loss over all T rows (two dlogits chunks) has the gradient of
+   * the weighted sum of the mean losses over rows < split and >= split
+   * (one chunk each). */
+  char err[256];
+  enum { T = SDQ_LM_HEAD_ROWS + 40, C = 16, split = 100 };
+  sdq_gpt2_config cfg = {1, 2, C, T, 24};
+  sdq_gpt2 *m = sdq_gpt2_create(&cfg, 7, err, sizeof err);
+  ck_assert_msg(m != NULL, "%s", err);
+  float *emb = malloc(sizeof(float) * T * C), *full = calloc((size_t)T * C, sizeof(float));
+  float *parts = calloc((size_t)T * C, sizeof(float));
+  float mask_all[T], mask_a[T], mask_b[T];
+  int32_t tgt[T];
+  ck_assert(emb && full && parts);
+  fill(emb, (size_t)T * C, 11);
+  sdq_rng r;
+  sdq_rng_seed(&r, 12);
+  for (int t = 0; t < T; t++) {
+    tgt[t] = (int32_t)sdq_rng_below(&r, 24);
+    mask_all[t] = 1.0f;
+    mask_a[t] = t < split ? 1.0f : 0.0f;
+    mask_b[t] = t < split ? 0.0f : 1.0f;
+  }
+  embed_grad(m, emb, tgt, mask_all, T, 1.0f, full);
+  embed_grad(m, emb, tgt, mask_a, T, (float)split / T, parts);
+  embed_grad(m, emb, tgt, mask_b, T, (float)(T - split) / T, parts);
+  double norm = 0.0;
+  for (int i = 0; i < T * C; i++) {
+    ck_assert_msg(fabsf(full[i] - parts[i]) < 1e-6f + 1e-3f * fabsf(full[i]),
+                  "d_embeds[%d]: %g vs %g", i, full[i], parts[i]);
+    norm += fabs(full[i]);
+  }
+  ck_assert_msg(norm > 1e-3, "gradient is zero; the comparison is too weak");
+  free(emb); free(full); free(parts);
+  sdq_gpt2_free(m);
+}
+END_TEST
+
 int main(void) {
-  Suite *s = suite_create("model_attention");
-  TCase *tc = tcase_create("attention");
+  Suite *s = suite_create("model_long");
+  TCase *tc = tcase_create("long");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, forward_and_backward_match_reference_over_several_blocks);
   tcase_add_test(tc, queries_after_a_cache_see_every_earlier_key);
   tcase_add_test(tc, generation_over_a_long_prompt_matches_full_forward);
+  tcase_add_test(tc, lm_head_backward_over_several_row_chunks);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -272,9 +272,90 @@ SDQ_INLINE void f32_nt_impl(int M, const float *A, int lda,
   }
 }
 
+/* --------------------------------- dequantized blocks for many rows of A */
+
+/* From this many rows of A on, the fp32 GEMMs dequantize W in blocks of
+ * rows and hand each block to the AVX2 sgemm; below it the direct kernels
+ * read the packed rows. */
+#define F32_BLOCKED_MIN_M 16
+
+/* Floats of dequantized W per block (1 MiB), but at least this many rows so
+ * that each sgemm call stays wide. */
+#define F32_W_BLOCK_FLOATS (256 * 1024)
+#define F32_W_BLOCK_MIN_ROWS 256
+
+/* out[n - n0, k] = scale[n] * q[n, k] for rows n0 .. n0 + rows - 1 (row
+ * stride K). */
+SDQ_INLINE void dequantize_rows_avx2(const sdq_qmatrix *W, int n0, int rows,
+                                     int cbits, float *out) {
+  const int K = W->cols;
+  const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
+  const size_t group_bytes = 8u * (size_t)cbits;
+  const __m256i offset = _mm256_set1_epi32(1 << (cbits - 1));
+
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < rows; r++) {
+    const uint8_t *src = W->packed + (size_t)(n0 + r) * row_bytes;
+    const __m256 s = _mm256_set1_ps(W->scale[n0 + r]);
+    float *dst = out + (size_t)r * (size_t)K;
+    for (int k0 = 0; k0 < K; k0 += SDQ_PACK_GROUP, src += group_bytes) {
+      __m256i u[2];
+      unpack_u8_avx2(src, cbits, u);
+      for (int h = 0; h < 2; h++) {
+        __m256 f[4];
+        fields_to_ps(u[h], offset, f);
+        for (int j = 0; j < 4; j++) {
+          const int k = k0 + 32 * h + 8 * j;
+          if (k + 8 <= K)
+            _mm256_storeu_ps(dst + k, _mm256_mul_ps(s, f[j]));
+          else if (k < K)
+            _mm256_maskstore_ps(dst + k, tail_mask8(K - k),
+                                _mm256_mul_ps(s, f[j]));
+        }
+      }
+    }
+  }
+}
+
+/* qgemm_f32_nt (nn == 0) or qgemm_f32_nn (nn == 1) through the AVX2 sgemm
+ * on dequantized blocks of W rows; the nn product sums the blocks in C
+ * (beta applies to the first). Returns 0, or -1 when the block buffer
+ * cannot be allocated (nothing was written then). */
+SDQ_INLINE int f32_blocked(int M, const float *A, int lda,
+                           const sdq_qmatrix *W, float beta, float *C,
+                           int ldc, int cbits, int nn) {
+  const sdq_kernel_table *t = sdq_kernel_table_for(SDQ_ISA_AVX2);
+  const int N = W->rows, K = W->cols;
+  int nb = F32_W_BLOCK_FLOATS / K;
+  if (nb < F32_W_BLOCK_MIN_ROWS)
+    nb = F32_W_BLOCK_MIN_ROWS;
+  if (nb > N)
+    nb = N;
+  float *wd = malloc((size_t)nb * (size_t)K * sizeof(float));
+  if (t == NULL || wd == NULL) {
+    free(wd);
+    return -1;
+  }
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int rows = N - n0 < nb ? N - n0 : nb;
+    dequantize_rows_avx2(W, n0, rows, cbits, wd);
+    if (nn)
+      t->sgemm_nn(M, K, rows, A + n0, lda, wd, K, n0 == 0 ? beta : 1.0f, C,
+                  ldc);
+    else
+      t->sgemm_nt(M, rows, K, A, lda, wd, K, beta, C + n0, ldc);
+  }
+  free(wd);
+  return 0;
+}
+
 static void qgemm_f32_nt_avx2(int M, const float *A, int lda,
                               const sdq_qmatrix *W, float beta, float *C,
                               int ldc) {
+  if (M >= F32_BLOCKED_MIN_M &&
+      f32_blocked(M, A, lda, W, beta, C, ldc,
+                  sdq_pack_container_bits(W->bits), 0) == 0)
+    return;
   switch (sdq_pack_container_bits(W->bits)) {
   case 2: f32_nt_impl(M, A, lda, W, beta, C, ldc, 2); break;
   case 4: f32_nt_impl(M, A, lda, W, beta, C, ldc, 4); break;
@@ -357,6 +438,10 @@ SDQ_INLINE void f32_nn_impl(int M, const float *A, int lda,
 static void qgemm_f32_nn_avx2(int M, const float *A, int lda,
                               const sdq_qmatrix *W, float beta, float *C,
                               int ldc) {
+  if (M >= F32_BLOCKED_MIN_M &&
+      f32_blocked(M, A, lda, W, beta, C, ldc,
+                  sdq_pack_container_bits(W->bits), 1) == 0)
+    return;
   switch (sdq_pack_container_bits(W->bits)) {
   case 2: f32_nn_impl(M, A, lda, W, beta, C, ldc, 2); break;
   case 4: f32_nn_impl(M, A, lda, W, beta, C, ldc, 4); break;

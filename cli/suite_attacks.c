@@ -11,6 +11,7 @@
 #include "attacks/attacks.h"
 #include "cli/suite.h"
 #include "model/tokenizer.h"
+#include "train/setup.h"
 #include "train/squad.h"
 
 sdq_attack_grid sdq_attack_grid_defaults(void) {
@@ -74,8 +75,10 @@ static int make_target(const char *name, sdq_gpt2 *m, const sdq_attack_grid *g,
     return sdq_target_init_switch(t, g->switch_bits, g->n_switch, 0, g->seed, err, errlen);
   if (!strcmp(name, "static_8bit")) {
     sdq_bitconfig cfg = {0};
+    char shown[256];
     int rc = g->static_config
-                 ? sdq_bitconfig_load(&cfg, g->static_config, m->cfg.n_layer, err, errlen)
+                 ? sdq_resolve_config(g->static_config, m->cfg.n_layer, &cfg, shown,
+                                      sizeof shown, err, errlen)
                  : sdq_bitconfig_init_uniform(&cfg, m->cfg.n_layer, 8, 0, err, errlen);
     if (rc == 0)
       rc = sdq_target_init_static(t, "static_8bit", &cfg, err, errlen);

@@ -16,6 +16,7 @@
 #include "cli/suite_run.h"
 #include "train/evaluate.h"
 #include "train/schedule.h"
+#include "train/setup.h"
 #include "train/trainer.h"
 
 /* ------------------------------------------------------------ profiles */
@@ -84,7 +85,8 @@ static void work_path(const sdq_suite *s, char *out, size_t len, const char *nam
  * backward of one prompt). An evaluated question costs about 0.6 units (a
  * prompt forward and up to max_new cached decode steps); an attacked
  * question costs its gradient steps plus two answers. These weights are
- * estimates; the rate (seconds per unit) is measured on the stages that ran. */
+ * estimates; the rate (seconds per unit) is measured on the stages that ran,
+ * in this run or, for reused stages, when they ran. */
 static double stage_units(const sdq_suite *s, int k) {
   const sdq_suite_profile *p = &s->prof;
   const double q_eval = 0.6;
@@ -126,7 +128,8 @@ static void stage_banner(sdq_suite *s, const char *name, const char *what) {
 
 static void stage_finished(sdq_suite *s, const char *name, double seconds, int cached) {
   json_object_set_new(s->stage_seconds, name, json_real(seconds));
-  if (!cached && seconds > 0) {
+  /* A reused stage's stored duration calibrates the estimate as well. */
+  if (seconds > 0) {
     s->units_done += stage_units(s, s->stage_index - 1);
     s->seconds_done += seconds;
   }
@@ -539,7 +542,8 @@ int sdq_suite_stage_configs(sdq_suite *s, char *err, size_t errlen) {
       *dot = '\0';
     sdq_bitconfig cfg = {0};
     double em = 0, f1 = 0, plain = 0, weighted = 0;
-    if (sdq_bitconfig_load(&cfg, path, m->cfg.n_layer, err, errlen) ||
+    char shown[256];
+    if (sdq_resolve_config(path, m->cfg.n_layer, &cfg, shown, sizeof shown, err, errlen) ||
         sdq_gpt2_set_bits(m, &cfg, err, errlen)) {
       sdq_bitconfig_free(&cfg);
       json_decref(rows);

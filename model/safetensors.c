@@ -880,6 +880,28 @@ static int open_temporary(const char *path, char **tmp_path)
   return -1;
 }
 
+/* Fails with a message when path exists and is not a regular file (after
+ * following symbolic links). rename() would replace a device node such as
+ * /dev/null, a FIFO or a socket with the new file, and cannot replace a
+ * directory. A path that does not exist yet is fine. */
+static int check_replaceable(const char *path, char *err, size_t errlen)
+{
+  struct stat sb;
+  if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode))
+    return 0;
+
+  const char *kind = S_ISDIR(sb.st_mode)    ? "a directory"
+                     : S_ISCHR(sb.st_mode)  ? "a character device"
+                     : S_ISBLK(sb.st_mode)  ? "a block device"
+                     : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                     : S_ISSOCK(sb.st_mode) ? "a socket"
+                                            : "not a file";
+  return st_fail(err, errlen, path, NULL,
+                 "exists and is not a regular file (it is %s), so it is not replaced; "
+                 "choose a file path",
+                 kind);
+}
+
 /* fsyncs the folder that contains path, so the rename itself is durable.
  * Failures are ignored: some file systems do not support it. */
 static void sync_parent_folder(const char *path)
@@ -911,6 +933,9 @@ int sdq_safetensors_write(const char *path, const sdq_st_write_tensor *tensors,
     return st_fail(err, errlen, "(null)", NULL, "no output path given");
   if (n > 0 && tensors == NULL)
     return st_fail(err, errlen, path, NULL, "%zu tensors but the array is NULL", n);
+
+  if (check_replaceable(path, err, errlen) != 0)
+    return -1;
 
   /* 1. validate and order the tensors, then build the padded header */
   const sdq_st_write_tensor **order = calloc(n ? n : 1, sizeof *order);
@@ -965,6 +990,8 @@ int sdq_safetensors_write(const char *path, const sdq_st_write_tensor *tensors,
     goto io_error;
   }
   fd = -1;
+  if (check_replaceable(path, err, errlen) != 0) /* it may have appeared since */
+    goto done;
   if (rename(tmp_path, path) != 0) {
     st_fail(err, errlen, path, NULL, "cannot rename %s to it: %s", tmp_path,
             strerror(errno));

@@ -105,7 +105,9 @@ typedef struct sdq_safetensors {
  * On success fills *st, which the caller releases with sdq_safetensors_close.
  * On failure returns -1 with a message in err and leaves *st closed (safe to
  * pass to sdq_safetensors_close). The file must not be truncated or rewritten
- * in place while it is open, because it is memory-mapped. */
+ * in place while it is open, because it is memory-mapped: an accessor that
+ * reads a page past the new end of a truncated file kills the process with
+ * SIGBUS, and a rewrite changes the tensors under the reader. */
 int sdq_safetensors_open(sdq_safetensors *st, const char *path, char *err,
                          size_t errlen);
 
@@ -160,7 +162,10 @@ typedef struct sdq_st_write_tensor {
  * - The file is written to a temporary file in the same folder, fsync'ed and
  *   renamed over path, so path is either the old file or the complete new one.
  * Fails (nothing written) on an empty, duplicate or "__metadata__" name, a
- * duplicate metadata key, ndim out of range, a size overflow, or an I/O error.
+ * duplicate metadata key, ndim out of range, a size overflow, a path that
+ * exists and is not a regular file after following symbolic links (a
+ * directory, a device node such as /dev/null, a FIFO or a socket), or an I/O
+ * error.
  */
 int sdq_safetensors_write(const char *path, const sdq_st_write_tensor *tensors,
                           size_t n, const sdq_st_metadata *metadata,

@@ -322,6 +322,7 @@ static void dot_tile_neon(const int8_t *a, size_t lda, const int8_t *w,
 
   for (int k = 0; k < kp; k += 16) {
     int8x16_t av[4], wv[4];
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
       av[i] = vld1q_s8(a + i * lda + k);
       wv[i] = vld1q_s8(w + i * ldw + k);

@@ -4,7 +4,7 @@
  * Included by quant_avx512_impl.h after dot_u8s8 and unpack_u8_avx512; every
  * function is static. The GEMM works in three steps:
  *   1. A is quantized per token and packed into A panels of I8_MR rows:
- *      panel byte (kk * I8_MR + i) * 4 + b holds qa[m0 + i][4 kk + b], so the
+ *      panel byte (kk * I8_MR + i) * 4 + b contains qa[m0 + i][4 kk + b], so the
  *      micro-kernel broadcasts one 32-bit word (4 consecutive k) per row.
  *   2. Per block of output channels, the packed W rows are unpacked once into
  *      W strips of I8_NR channels: strip dword (kk * I8_NV + j) * 16 + lane
@@ -32,8 +32,8 @@
 #define I8_W_BLOCK_BYTES (192 * 1024)
 #define I8_A_BLOCK_BYTES (256 * 1024)
 
-/* Transposes the 16x16 dwords of r in place: afterwards r[d] holds dword d
- * of the original r[0..15], in order. */
+/* Transposes the 16x16 dwords of r in place, so that afterwards r[d]
+ * contains dword d of each original r[0..15], in order. */
 SDQ_INLINE void transpose16x16_epi32(__m512i r[16]) {
   __m512i a[16], b[16];
   for (int i = 0; i < 8; i++) {
@@ -85,9 +85,9 @@ SDQ_INLINE void i8_pack_w_strip(const sdq_qmatrix *W, int n0, int Kp,
 }
 
 /* Quantizes rows m0 .. m0 + I8_MR - 1 of A (rows >= M become 0) per token
- * to act_bits and stores them as one A panel; writes scale_a[m] and
+ * to act_bits and stores them as one A panel. Writes scale_a[m] and
  * sum_a[m] = sum of qa[m, k] for the rows < M. rows is 64-aligned scratch
- * for I8_MR * Kp bytes. Returns the number of rows holding NaN or +-inf. */
+ * for I8_MR * Kp bytes. Returns the number of rows containing NaN or +-inf. */
 static int i8_quantize_a_panel(const float *A, int lda, int M, int K, int Kp,
                                int m0, int act_bits, int8_t *rows,
                                float *scale_a, int32_t *sum_a,
@@ -196,9 +196,9 @@ SDQ_INLINE void i8_store_tile(__m512i acc[I8_MR][I8_NV], int mr, int n0,
   }
 }
 
-/* qgemm_i8_nt for W with container width cbits (the steps of the file
- * comment). Returns the number of rows of A holding NaN or +-inf, or -1 when
- * the workspace cannot be allocated. */
+/* Computes qgemm_i8_nt for W with container width cbits (the steps of the
+ * file comment). Returns the number of rows of A containing NaN or +-inf, or
+ * -1 when the workspace cannot be allocated. */
 static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
                            const sdq_qmatrix *W, int cbits, float beta,
                            float *C, int ldc) {

@@ -108,8 +108,8 @@ static int quantize_rows_avx512(const float *x, int rows, int cols, int ld,
 }
 
 /* Quantizes x[0..cols) per token to bits into q[0..cols_padded) (zeros past
- * cols), writes the row's scale (NaN for a row holding NaN or +-inf, whose q
- * are then 0) and returns the sum of the q. */
+ * cols), writes the row's scale (NaN for a row containing NaN or +-inf, whose
+ * q are then 0) and returns the sum of the q. */
 static int32_t quantize_row_sum_avx512(const float *x, int cols,
                                        int cols_padded, int bits, int8_t *q,
                                        float *scale) {
@@ -124,8 +124,8 @@ static int32_t quantize_row_sum_avx512(const float *x, int cols,
   sdq_row_scale(maxabs, qmax, scale, &inv);
   const __m512 vinv = _mm512_set1_ps(inv);
   const __m512 vqmax = _mm512_set1_ps((float)qmax);
-  /* after two saturating packs (exact, |q| <= 127) dword 4 L + j of the
-   * result holds lane L of input j; this puts the 64 bytes in k order */
+  /* after two saturating packs (exact, because |q| <= 127) dword 4 L + j
+   * of the result contains lane L of input j, and this order undoes that */
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
                                           14, 3, 7, 11, 15);
   __m512i sum = _mm512_setzero_si512();
@@ -764,6 +764,8 @@ static int qgemm_i8_nt_avx512(int M, const float *A, int lda, int act_bits,
 
   const int cbits = sdq_pack_container_bits(W->bits);
   const int sign_trick = !SDQ_I8_VNNI && cbits == 8 && act_bits == 8;
+  /* NOTE: without VNNI, 8-bit weights with 8-bit activations still take the
+   * unblocked i8_gemm below, because the blocked tile has no sign trick. */
   if (M >= I8_BLOCKED_MIN_M && !sign_trick) {
     switch (cbits) {
     case 2: return i8_gemm_blocked(M, A, lda, act_bits, W, 2, beta, C, ldc);

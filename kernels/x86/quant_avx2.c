@@ -539,8 +539,8 @@ SDQ_INLINE void i8_tile(const int8_t *qa, int Kp, const float *scale_a,
 }
 
 /* NOTE: unlike AVX-512 this reads the packed W rows directly for every tile
- * of A rows (no unpacked W strips or A panels), so it reaches about a fifth
- * of the vpmaddubsw peak at M = 512. */
+ * of A rows (no unpacked W strips or A panels), so at M = 512 it is several
+ * times slower per core than the blocked AVX-512 VNNI GEMM. */
 SDQ_INLINE void i8_gemm(int M, const int8_t *qa, int Kp, const float *scale_a,
                         const int32_t *sum_a, const sdq_qmatrix *W, int cbits,
                         int sign_trick, float beta, float *C, int ldc) {

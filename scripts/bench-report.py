@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Generate docs/BENCHMARKS.md from the JSON that bench/sdq-bench writes.
 
-usage: bench-report.py RESULTS.json OUTPUT.md [--notes FILE]
+usage: bench-report.py RESULTS.json OUTPUT.md [MODEL_RESULTS.json] [--notes FILE]
 
 The page lists, per kernel and shape, the best sdq variant next to the
 yardstick measured in the same run, the ratio, and the fraction of the
 machine's measured peak; then every target with its measured ratio. Causes
 of missed targets come from a hand-written notes file (default
 bench/NOTES.md beside this script's repository) and are copied verbatim.
+When MODEL_RESULTS.json (written by bench/sdq-bench-model) is given and
+exists, a "Model" section lists the tokenizer and GPT-2 124M rates.
 """
 import json
 import os
@@ -85,11 +87,52 @@ def yard(rows, name, M, K, N):
     return None
 
 
+MODEL_RE = re.compile(
+    r"^model/(?P<what>[a-z_]+)(?:/bits=(?P<bits>\d+))?(?P<rest>(?:/[A-Za-z0-9_]+=[A-Za-z0-9]+)*)"
+)
+
+
+def model_section(path):
+    """Returns the lines of the Model section from bench/sdq-bench-model JSON."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    L = ["## Model\n",
+         "GPT-2 124M (random weights, LoRA rank 8 on every linear layer, base frozen) and the "
+         "GPT-2 tokenizer, from `bench/sdq-bench-model`. `wall` rates are per second of wall "
+         "time; `CPU` rates per second of process CPU time over all threads, which a loaded "
+         "machine disturbs less. `loss=last16`: loss and LM head on the last 16 positions of "
+         "each row (SQuAD answers); `loss=all`: on every position. Decode excludes the prompt.\n",
+         "| benchmark | bits | shape | rate (wall) | rate (CPU) | peak RSS MiB |",
+         "| --- | ---: | --- | ---: | ---: | ---: |"]
+    for b in data.get("benchmarks", []):
+        m = MODEL_RE.match(b.get("run_name", b["name"]))
+        if not m:
+            continue
+        if b.get("error_occurred"):
+            L.append(f"| {m['what']} | {m['bits'] or '-'} | - | skipped: {b.get('error_message', '')} | | |")
+            continue
+        shape = m["rest"].strip("/").replace("/", " ") or "-"
+        if m["what"] == "tokenizer_encode":
+            unit = "MB/s"
+            wall = b.get("MB_per_s")
+            shape = f"{b.get('label', '')} ({fmt(b.get('corpus_MB'))} MB)"
+        else:
+            unit = "tok/s"
+            wall = b.get("tokens_per_s")
+        cpu = b.get("per_cpu_s")
+        L.append(f"| {m['what']} | {m['bits'] or '-'} | {shape} | {fmt(wall)} {unit} | "
+                 f"{fmt(cpu)} {unit} | {fmt(b.get('peak_rss_MiB'), 0)} |")
+    L.append("")
+    L.append("Tokenizer goal: at least 5 MB/s on one core.\n")
+    return L
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
     results, out = argv[1], argv[2]
+    model_results = argv[3] if len(argv) > 3 and not argv[3].startswith("--") else None
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "NOTES.md")
     if "--notes" in argv:
         notes = argv[argv.index("--notes") + 1]
@@ -184,6 +227,9 @@ def main(argv):
         for isa, err in skipped:
             L.append(f"- {isa}: {err}")
         L.append("")
+
+    if model_results and os.path.exists(model_results):
+        L.extend(model_section(model_results))
 
     text = "\n".join(L) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

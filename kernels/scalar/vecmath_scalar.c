@@ -4,6 +4,7 @@
  * variants. */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <sleef.h>
 
@@ -12,25 +13,38 @@
 #define GELU_SQRT_2_OVER_PI 0.7978845608028654f
 #define GELU_COEFF 0.044715f
 
+/* From |x| = 10 on, tanh(sqrt(2/pi) (x + c x^3)) is exactly +-1 in fp32, so
+ * GELU is 0 (x <= -10) and GELU' is 0 or 1. Clamping x there leaves every
+ * finite result unchanged (up to the sign of a zero) and keeps +-inf from
+ * producing inf * 0 = NaN. Every variant uses this clamp. */
+#define GELU_SATURATION 10.0f
+
 void sdq_vexp_scalar(const float *x, float *y, size_t n) {
   for (size_t i = 0; i < n; i++)
     y[i] = Sleef_expf_u10(x[i]);
 }
 
+/* gelu(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + c x^3); gelu(-inf) = 0,
+ * gelu(+inf) = +inf. */
 void sdq_gelu_forward_scalar(const float *x, float *y, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    float v = x[i];
+    float v = x[i] < -GELU_SATURATION ? -GELU_SATURATION : x[i]; /* NaN stays */
     float u = GELU_SQRT_2_OVER_PI * (v + GELU_COEFF * v * v * v);
     y[i] = 0.5f * v * (1.0f + Sleef_tanhf_u10(u));
   }
 }
 
 /* GELU'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 c x^2) with
- * t = tanh(sqrt(2/pi) (x + c x^3)). dx may alias dy (read before write). */
+ * t = tanh(sqrt(2/pi) (x + c x^3)); GELU'(-inf) = 0, GELU'(+inf) = 1.
+ * dx may alias dy (read before write). */
 void sdq_gelu_backward_scalar(const float *x, const float *dy, float *dx,
                               size_t n) {
   for (size_t i = 0; i < n; i++) {
     float v = x[i];
+    if (v < -GELU_SATURATION)
+      v = -GELU_SATURATION;
+    else if (v > GELU_SATURATION)
+      v = GELU_SATURATION;
     float u = GELU_SQRT_2_OVER_PI * (v + GELU_COEFF * v * v * v);
     float t = Sleef_tanhf_u10(u);
     float du = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_COEFF * v * v);
@@ -63,14 +77,42 @@ void sdq_softmax_rows_scalar(const float *x, float *y, int rows, int cols,
   }
 }
 
+/* One LayerNorm row with the statistics and the output in double. Every
+ * squared fp32 value and every sum of them fits in double, so this row gets
+ * its true mean and rstd when the fp32 variance overflows (|x| from about
+ * 1e19 on). A row containing NaN or inf still gives NaN. */
+static void layernorm_row_double(const float *x, const float *gamma,
+                                 const float *beta, float *y, float *mean,
+                                 float *rstd, int C, float eps) {
+  double sum = 0.0;
+  for (int c = 0; c < C; c++)
+    sum += x[c];
+  double m = sum / C;
+
+  double var = 0.0;
+  for (int c = 0; c < C; c++)
+    var += (x[c] - m) * (x[c] - m);
+  double s = 1.0 / sqrt(var / C + eps);
+
+  for (int c = 0; c < C; c++)
+    y[c] = (float)((x[c] - m) * s * gamma[c] + beta[c]);
+  *mean = (float)m;
+  *rstd = (float)s;
+}
+
 /* Per row of x[rows, C]: mean, variance (two passes, biased: divided by C)
- * and rstd = 1/sqrt(var + eps); y = (x - mean) * rstd * gamma + beta. */
+ * and rstd = 1/sqrt(var + eps); y = (x - mean) * rstd * gamma + beta.
+ * A row whose fp32 variance is not finite (it overflowed, or the row contains
+ * NaN or inf) is redone in double by layernorm_row_double. The SIMD variants
+ * call this function for such rows, so every variant returns the same
+ * numbers for them. */
 void sdq_layernorm_forward_scalar(const float *x, const float *gamma,
                                   const float *beta, float *y, float *mean,
                                   float *rstd, int rows, int C, float eps) {
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (size_t)r * C;
     float *yr = y + (size_t)r * C;
+    float m_out, s_out;
 
     float sum = 0.0f;
     for (int c = 0; c < C; c++)
@@ -83,14 +125,20 @@ void sdq_layernorm_forward_scalar(const float *x, const float *gamma,
       var += d * d;
     }
     var /= (float)C;
-    float s = 1.0f / sqrtf(var + eps);
+    if (!(var <= FLT_MAX)) {
+      layernorm_row_double(xr, gamma, beta, yr, &m_out, &s_out, C, eps);
+    } else {
+      float s = 1.0f / sqrtf(var + eps);
+      for (int c = 0; c < C; c++)
+        yr[c] = (xr[c] - m) * s * gamma[c] + beta[c];
+      m_out = m;
+      s_out = s;
+    }
 
-    for (int c = 0; c < C; c++)
-      yr[c] = (xr[c] - m) * s * gamma[c] + beta[c];
     if (mean != NULL)
-      mean[r] = m;
+      mean[r] = m_out;
     if (rstd != NULL)
-      rstd[r] = s;
+      rstd[r] = s_out;
   }
 }
 

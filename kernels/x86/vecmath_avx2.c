@@ -3,15 +3,19 @@
  * many rows are split over OpenMP threads. */
 #include "config.h"
 
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <sleef.h>
 
 #include "internal.h"
+#include "scalar/fp32_scalar.h"
 
 #define W 8 /* lanes */
 #define GELU_SQRT_2_OVER_PI 0.7978845608028654f
 #define GELU_COEFF 0.044715f
+/* |x| from which GELU is saturated; see vecmath_scalar.c. */
+#define GELU_SATURATION 10.0f
 
 /* Element-wise kernels run on threads from this many elements on, in blocks
  * of ELEMENT_BLOCK. */
@@ -40,7 +44,9 @@ static inline float hmax(__m256 v) {
 
 /* ------------------------------------------------------------ element-wise */
 
+/* max(-10, x) keeps gelu(-inf) at 0 and lets NaN through. */
 static inline __m256 gelu8(__m256 x) {
+  x = _mm256_max_ps(_mm256_set1_ps(-GELU_SATURATION), x);
   __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
   __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_SQRT_2_OVER_PI),
                            _mm256_fmadd_ps(_mm256_set1_ps(GELU_COEFF), x3, x));
@@ -49,8 +55,11 @@ static inline __m256 gelu8(__m256 x) {
   return _mm256_fmadd_ps(half_x, t, half_x);
 }
 
-/* GELU'(x), see vecmath_scalar.c. */
+/* GELU'(x), see vecmath_scalar.c; x is clamped to [-10, 10] first
+ * (NaN passes through), which makes GELU'(-inf) 0 and GELU'(+inf) 1. */
 static inline __m256 gelu_grad8(__m256 x) {
+  x = _mm256_min_ps(_mm256_set1_ps(GELU_SATURATION),
+                    _mm256_max_ps(_mm256_set1_ps(-GELU_SATURATION), x));
   __m256 x2 = _mm256_mul_ps(x, x);
   __m256 inner = _mm256_fmadd_ps(_mm256_set1_ps(GELU_COEFF), _mm256_mul_ps(x2, x), x);
   __m256 t = Sleef_tanhf8_u10avx2(_mm256_mul_ps(_mm256_set1_ps(GELU_SQRT_2_OVER_PI), inner));
@@ -210,7 +219,14 @@ static void layernorm_row(const float *x, const float *gamma, const float *beta,
                              _mm256_castsi256_ps(m));
     vvar = _mm256_fmadd_ps(d, d, vvar);
   }
-  float rstd = 1.0f / sqrtf(hsum(vvar) / (float)C + eps);
+  float var = hsum(vvar) / (float)C;
+  if (!(var <= FLT_MAX)) {
+    /* The fp32 variance overflowed (|x| from about 1e19 on) or the row contains
+     * NaN or inf: the scalar reference redoes such a row in double. */
+    sdq_layernorm_forward_scalar(x, gamma, beta, y, mean_out, rstd_out, 1, C, eps);
+    return;
+  }
+  float rstd = 1.0f / sqrtf(var + eps);
 
   /* 3. y = (x - mean) * rstd * gamma + beta. */
   __m256 vs = _mm256_set1_ps(rstd);

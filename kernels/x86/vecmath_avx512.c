@@ -4,15 +4,19 @@
  * OpenMP threads. Same algorithms as vecmath_avx2.c. */
 #include "config.h"
 
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <sleef.h>
 
 #include "internal.h"
+#include "scalar/fp32_scalar.h"
 
 #define W 16 /* lanes */
 #define GELU_SQRT_2_OVER_PI 0.7978845608028654f
 #define GELU_COEFF 0.044715f
+/* |x| from which GELU is saturated; see vecmath_scalar.c. */
+#define GELU_SATURATION 10.0f
 
 #define PARALLEL_MIN_ELEMENTS (1 << 16)
 #define ELEMENT_BLOCK 4096
@@ -24,7 +28,9 @@ static inline __mmask16 tail_mask(size_t n) {
 
 /* ------------------------------------------------------------ element-wise */
 
+/* max(-10, x) keeps gelu(-inf) at 0 and lets NaN through. */
 static inline __m512 gelu16(__m512 x) {
+  x = _mm512_max_ps(_mm512_set1_ps(-GELU_SATURATION), x);
   __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
   __m512 u = _mm512_mul_ps(_mm512_set1_ps(GELU_SQRT_2_OVER_PI),
                            _mm512_fmadd_ps(_mm512_set1_ps(GELU_COEFF), x3, x));
@@ -33,8 +39,11 @@ static inline __m512 gelu16(__m512 x) {
   return _mm512_fmadd_ps(half_x, t, half_x);
 }
 
-/* GELU'(x), see vecmath_scalar.c. */
+/* GELU'(x), see vecmath_scalar.c; x is clamped to [-10, 10] first
+ * (NaN passes through), which makes GELU'(-inf) 0 and GELU'(+inf) 1. */
 static inline __m512 gelu_grad16(__m512 x) {
+  x = _mm512_min_ps(_mm512_set1_ps(GELU_SATURATION),
+                    _mm512_max_ps(_mm512_set1_ps(-GELU_SATURATION), x));
   __m512 x2 = _mm512_mul_ps(x, x);
   __m512 inner = _mm512_fmadd_ps(_mm512_set1_ps(GELU_COEFF), _mm512_mul_ps(x2, x), x);
   __m512 t = Sleef_tanhf16_u10avx512f(_mm512_mul_ps(_mm512_set1_ps(GELU_SQRT_2_OVER_PI), inner));
@@ -160,7 +169,14 @@ static void layernorm_row(const float *x, const float *gamma, const float *beta,
     __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + c), vm);
     vvar = _mm512_fmadd_ps(d, d, vvar);
   }
-  float rstd = 1.0f / sqrtf(_mm512_reduce_add_ps(vvar) / (float)C + eps);
+  float var = _mm512_reduce_add_ps(vvar) / (float)C;
+  if (!(var <= FLT_MAX)) {
+    /* The fp32 variance overflowed (|x| from about 1e19 on) or the row contains
+     * NaN or inf: the scalar reference redoes such a row in double. */
+    sdq_layernorm_forward_scalar(x, gamma, beta, y, mean_out, rstd_out, 1, C, eps);
+    return;
+  }
+  float rstd = 1.0f / sqrtf(var + eps);
 
   /* 3. y = (x - mean) * rstd * gamma + beta. */
   __m512 vs = _mm512_set1_ps(rstd);

@@ -266,7 +266,7 @@ static void init_active(void) {
       used += (size_t)snprintf(valid + used, sizeof valid - used, "%s%s",
                                v ? "|" : "", isa_names[v]);
     snprintf(init_message, sizeof init_message,
-             "SDQ_ISA=%s: unknown kernel variant; valid names are %s", env,
+             "SDQ_ISA=\"%s\": unknown kernel variant; valid names are %s", env,
              valid);
     init_status = -1;
     return;

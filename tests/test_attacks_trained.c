@@ -19,7 +19,7 @@
 #include "train/squad.h"
 #include "train/trainer.h"
 
-enum { N_PARAGRAPHS = 4, TRAIN_STEPS = 150 };
+enum { N_PARAGRAPHS = 4, TRAIN_STEPS = 100 };
 
 static char data_path[4200];
 static sdq_tokenizer *tok;

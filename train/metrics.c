@@ -1,5 +1,5 @@
 /* metrics.c - SQuAD v1.1 normalization, EM and F1 (see metrics.h). */
-#define _GNU_SOURCE 1 /* newlocale, towlower_l, iswupper_l */
+#define _GNU_SOURCE 1 /* newlocale, towlower_l */
 #include "config.h"
 
 #include "train/metrics.h"
@@ -106,13 +106,18 @@ static const uint32_t word_ranges[][2] = {
 #include "train/word_chars.inc"
 };
 
-static int is_word_char(uint32_t c) {
-  size_t lo = 0, hi = sizeof word_ranges / sizeof word_ranges[0];
+/* The final sigma classes of Python's str.lower(): case_ignorable_ranges
+ * and cased_ranges (cased and not case-ignorable), generated tables. */
+#include "train/case_chars.inc"
+
+/* Binary search of c in n sorted, disjoint [lo, hi] ranges. */
+static int in_ranges(uint32_t c, const uint32_t (*ranges)[2], size_t n) {
+  size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (c < word_ranges[mid][0])
+    if (c < ranges[mid][0])
       hi = mid;
-    else if (c > word_ranges[mid][1])
+    else if (c > ranges[mid][1])
       lo = mid + 1;
     else
       return 1;
@@ -120,8 +125,34 @@ static int is_word_char(uint32_t c) {
   return 0;
 }
 
-static int is_cased(uint32_t c, locale_t loc) {
-  return iswupper_l((wint_t)c, loc) || iswlower_l((wint_t)c, loc);
+static int is_word_char(uint32_t c) {
+  return in_ranges(c, word_ranges, sizeof word_ranges / sizeof word_ranges[0]);
+}
+
+static int is_case_ignorable(uint32_t c) {
+  return in_ranges(c, case_ignorable_ranges,
+                   sizeof case_ignorable_ranges / sizeof case_ignorable_ranges[0]);
+}
+
+/* Cased, for a character that is not case-ignorable. */
+static int is_cased(uint32_t c) {
+  return in_ranges(c, cased_ranges, sizeof cased_ranges / sizeof cased_ranges[0]);
+}
+
+/* Unicode's Final_Sigma condition for the capital sigma at in[i]: a cased
+ * character before it and none after it, where case-ignorable characters
+ * on either side are skipped. */
+static int is_final_sigma(const uint32_t *in, size_t n, size_t i) {
+  size_t j = i;
+  while (j > 0 && is_case_ignorable(in[j - 1]))
+    j--;
+  if (j == 0 || !is_cased(in[j - 1]))
+    return 0;
+
+  j = i + 1;
+  while (j < n && is_case_ignorable(in[j]))
+    j++;
+  return j == n || !is_cased(in[j]);
 }
 
 /* Step 1: Python str.lower(). out has room for 2 * n code points because
@@ -134,10 +165,7 @@ static size_t lower_python(const uint32_t *in, size_t n, uint32_t *out, locale_t
       out[m++] = 'i';
       out[m++] = 0x307;
     } else if (c == 0x3A3) {
-      /* Final sigma: preceded by a cased letter, not followed by one. */
-      int before = i > 0 && is_cased(in[i - 1], loc);
-      int after = i + 1 < n && is_cased(in[i + 1], loc);
-      out[m++] = before && !after ? 0x3C2 : 0x3C3;
+      out[m++] = is_final_sigma(in, n, i) ? 0x3C2 : 0x3C3;
     } else if (c < 0x80) {
       out[m++] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
     } else {

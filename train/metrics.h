@@ -21,9 +21,11 @@
  * Python adds for U+0130 ("i\u0307"); a sweep over every code point against
  * Python 3.11 found no other difference. The word-character table behind the
  * article rule is generated from Python 3.11 (scripts/gen-word-table.py).
- * NOTE: Final sigma (U+03A3 -> U+03C2) looks only at the two neighbouring
- * code points, while Python skips case-ignorable characters (apostrophes,
- * combining marks) around them, so words like "ΑΣ'" can differ.
+ * Capital sigma becomes final sigma (U+03C2) under Unicode's Final_Sigma
+ * condition, as in Python: a cased character before it and none after it,
+ * skipping case-ignorable characters such as combining marks, '.', ':' and
+ * apostrophes. Both classes are generated from Python 3.11's str.lower()
+ * (scripts/gen-case-table.py).
  */
 #ifndef SDQ_TRAIN_METRICS_H
 #define SDQ_TRAIN_METRICS_H

@@ -337,10 +337,24 @@ int sdq_squad_score_one(const char *prediction, const sdq_squad_question *q, dou
   return 0;
 }
 
+/* The official score divides by the question count, so a data set without
+ * questions has no score. */
+static int check_has_questions(const sdq_squad *sq, char *err, size_t errlen) {
+  if (sq->n_questions > 0)
+    return 0;
+  set_err(err, errlen,
+          "%s: the data set has no questions, so EM and F1 (means over its questions) are "
+          "undefined; check that \"data\" contains articles whose paragraphs have \"qas\"",
+          sq->path ? sq->path : "(data set)");
+  return -1;
+}
+
 int sdq_squad_score_all(const sdq_squad *sq, const char *const *predictions,
                         sdq_squad_score *out, char *err, size_t errlen) {
   double total_em = 0.0, total_f1 = 0.0;
   memset(out, 0, sizeof *out);
+  if (check_has_questions(sq, err, errlen))
+    return -1;
   out->n_questions = sq->n_questions;
   for (size_t i = 0; i < sq->n_questions; i++) {
     if (!predictions[i]) {
@@ -358,15 +372,16 @@ int sdq_squad_score_all(const sdq_squad *sq, const char *const *predictions,
     total_em += em;
     total_f1 += f1;
   }
-  if (sq->n_questions > 0) {
-    out->exact_match = 100.0 * total_em / (double)sq->n_questions;
-    out->f1 = 100.0 * total_f1 / (double)sq->n_questions;
-  }
+  out->exact_match = 100.0 * total_em / (double)sq->n_questions;
+  out->f1 = 100.0 * total_f1 / (double)sq->n_questions;
   return 0;
 }
 
 int sdq_squad_score_file(const sdq_squad *sq, const char *predictions_path,
                          sdq_squad_score *out, char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (check_has_questions(sq, err, errlen))
+    return -1;
   json_error_t jerr;
   json_t *root = json_load_file(predictions_path, 0, &jerr);
   if (!root) {

@@ -57,7 +57,8 @@ int sdq_squad_score_one(const char *prediction, const sdq_squad_question *q,
 
 /* The official file score: the mean over all questions of sq, times 100.
  * predictions[i] is the prediction for sq->questions[i], or NULL when the
- * question was not answered (scored 0, counted in *n_missing). */
+ * question was not answered (scored 0, counted in *n_missing). Fails when
+ * sq has no questions, because the mean is then undefined. */
 typedef struct sdq_squad_score {
   double exact_match; /* 0 .. 100 */
   double f1;          /* 0 .. 100 */
@@ -70,7 +71,8 @@ int sdq_squad_score_all(const sdq_squad *sq, const char *const *predictions,
 
 /* Scores a prediction file in the official format ({"id": "answer", ...})
  * against sq. Ids not in sq are ignored, as the official script does; a
- * value that is not a string is an error naming the id. */
+ * value that is not a string is an error naming the id. A data set without
+ * questions is an error as in sdq_squad_score_all. */
 int sdq_squad_score_file(const sdq_squad *sq, const char *predictions_path,
                          sdq_squad_score *out, char *err, size_t errlen);
 

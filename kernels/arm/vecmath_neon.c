@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/arm/neon_internal.h"
+#include "kernels/scalar/fp32_scalar.h"
 
 /* Element-wise kernels split n into chunks of this many floats per OpenMP
  * iteration; below two chunks they run on the calling thread. */
@@ -17,6 +18,11 @@
 
 #define GELU_SQRT_2_OVER_PI 0.7978845608028654f
 #define GELU_CUBIC 0.044715f
+
+/* From |x| = 10 on, tanh(sqrt(2/pi) (x + 0.044715 x^3)) is exactly +-1 in
+ * fp32. Every variant clamps x there (see vecmath_scalar.c), which changes
+ * no finite result beyond the sign of a zero and keeps +-inf finite. */
+#define GELU_SATURATION 10.0f
 
 /* Loads the n < 4 remaining floats of x into a register, zero padded. */
 static float32x4_t load_tail(const float *x, size_t n) {
@@ -52,35 +58,34 @@ static void vexp_neon(const float *x, float *y, size_t n) {
 
 /* ------------------------------------------------------------------ GELU */
 
-/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) for four lanes. Where
- * 1 + tanh is exactly 0 the result is 0, so gelu(-inf) is 0, not -inf * 0. */
+/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) for four lanes. x is
+ * clamped below at -GELU_SATURATION, so gelu(-inf) = 0 (FMAX keeps NaN). */
 static float32x4_t gelu4(float32x4_t x) {
+  x = vmaxq_f32(x, vdupq_n_f32(-GELU_SATURATION));
   float32x4_t x3 = vmulq_f32(vmulq_f32(x, x), x);
   float32x4_t u = vmulq_n_f32(vfmaq_n_f32(x, x3, GELU_CUBIC),
                               GELU_SQRT_2_OVER_PI);
-  float32x4_t one_t = vaddq_f32(vdupq_n_f32(1.0f),
-                                Sleef_tanhf4_u10advsimd(u));
-  float32x4_t y = vmulq_f32(vmulq_n_f32(x, 0.5f), one_t);
-  uint32x4_t zero = vceqq_f32(one_t, vdupq_n_f32(0.0f));
-  return vbslq_f32(zero, vdupq_n_f32(0.0f), y);
+  float32x4_t t = Sleef_tanhf4_u10advsimd(u);
+  return vmulq_f32(vmulq_n_f32(x, 0.5f), vaddq_f32(vdupq_n_f32(1.0f), t));
 }
 
 /* dy * GELU'(x), where with u = sqrt(2/pi) (x + 0.044715 x^3), t = tanh(u):
  * GELU'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3*0.044715 x^2).
- * Where 1 - t^2 is exactly 0 the second term is 0 (not inf * 0), so the
- * derivative is 1 at +inf and 0 at -inf. */
+ * x is clamped to +-GELU_SATURATION, so GELU'(+inf) = 1 and GELU'(-inf) = 0
+ * (not inf * 0). */
 static float32x4_t gelu_grad4(float32x4_t x, float32x4_t dy) {
+  x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-GELU_SATURATION)),
+                vdupq_n_f32(GELU_SATURATION));
   float32x4_t x2 = vmulq_f32(x, x);
   float32x4_t u = vmulq_n_f32(vfmaq_n_f32(x, vmulq_f32(x2, x), GELU_CUBIC),
                               GELU_SQRT_2_OVER_PI);
   float32x4_t t = Sleef_tanhf4_u10advsimd(u);
-  float32x4_t one = vdupq_n_f32(1.0f), zero = vdupq_n_f32(0.0f);
+  float32x4_t one = vdupq_n_f32(1.0f);
   float32x4_t du = vmulq_n_f32(vfmaq_n_f32(one, x2, 3.0f * GELU_CUBIC),
                                GELU_SQRT_2_OVER_PI);
   float32x4_t sech2 = vfmsq_f32(one, t, t);
   float32x4_t left = vmulq_n_f32(vaddq_f32(one, t), 0.5f);
   float32x4_t right = vmulq_f32(vmulq_n_f32(x, 0.5f), vmulq_f32(sech2, du));
-  right = vbslq_f32(vceqq_f32(sech2, zero), zero, right);
   return vmulq_f32(dy, vaddq_f32(left, right));
 }
 
@@ -191,32 +196,6 @@ static float row_sq_dev(const float *x, int n, float mean) {
   return s;
 }
 
-/* Mean and rstd of a row whose sum or sum of squares overflowed fp32:
- * recomputed on x * 2^-e, with 2^e just above max |x| (exact scaling), then
- * scaled back. A row containing NaN or inf keeps its NaN/inf moments. */
-static void moments_scaled(const float *x, int C, float eps, float *mean,
-                           float *rstd) {
-  float maxabs = 0.0f;
-  for (int i = 0; i < C; i++)
-    maxabs = fmaxf(maxabs, fabsf(x[i]));
-  if (!(maxabs <= FLT_MAX))
-    return;
-
-  int e;
-  frexpf(maxabs, &e);
-  float down = ldexpf(1.0f, -e);
-  float sum = 0.0f;
-  for (int i = 0; i < C; i++)
-    sum += x[i] * down;
-  float m = sum / (float)C, var = 0.0f;
-  for (int i = 0; i < C; i++)
-    var += (x[i] * down - m) * (x[i] * down - m);
-  var /= (float)C;
-
-  *mean = ldexpf(m, e);
-  *rstd = down / sqrtf(var + eps * down * down);
-}
-
 static void layernorm_forward_neon(const float *x, const float *gamma,
                                    const float *beta, float *y, float *mean,
                                    float *rstd, int rows, int C, float eps) {
@@ -228,9 +207,14 @@ static void layernorm_forward_neon(const float *x, const float *gamma,
     /* 1. mean and variance (two passes, as the scalar reference) */
     float m = row_sum(xr, C) / (float)C;
     float var = row_sq_dev(xr, C, m) / (float)C;
+    if (!(var <= FLT_MAX)) {
+      /* the fp32 sums overflowed or met NaN/inf: the scalar reference
+       * redoes such a row in double, as every variant does */
+      sdq_layernorm_forward_scalar(xr, gamma, beta, yr, mean ? &mean[r] : NULL,
+                                   rstd ? &rstd[r] : NULL, 1, C, eps);
+      continue;
+    }
     float s = 1.0f / sqrtf(var + eps);
-    if (!(var <= FLT_MAX))
-      moments_scaled(xr, C, eps, &m, &s);
 
     /* 2. y = (x - mean) * rstd * gamma + beta */
     float32x4_t vm = vdupq_n_f32(m), vs = vdupq_n_f32(s);

@@ -382,13 +382,9 @@ int sdq_squad_score_file(const sdq_squad *sq, const char *predictions_path,
   memset(out, 0, sizeof *out);
   if (check_has_questions(sq, err, errlen))
     return -1;
-  json_error_t jerr;
-  json_t *root = json_load_file(predictions_path, 0, &jerr);
-  if (!root) {
-    set_err(err, errlen, "%s: invalid JSON at line %d, column %d: %s", predictions_path,
-            jerr.line, jerr.column, jerr.text);
+  json_t *root = sdq_squad_read_json(predictions_path, 0, err, errlen);
+  if (!root)
     return -1;
-  }
   if (!json_is_object(root)) {
     set_err(err, errlen, "%s: predictions must be a JSON object {\"question id\": \"answer\"}",
             predictions_path);

@@ -71,7 +71,8 @@ int sdq_squad_score_all(const sdq_squad *sq, const char *const *predictions,
 
 /* Scores a prediction file in the official format ({"id": "answer", ...})
  * against sq. Ids not in sq are ignored, as the official script does; a
- * value that is not a string is an error naming the id. A data set without
+ * value that is not a string is an error naming the id. A file that cannot
+ * be read is reported as sdq_squad_read_json does, and a data set without
  * questions is an error as in sdq_squad_score_all. */
 int sdq_squad_score_file(const sdq_squad *sq, const char *predictions_path,
                          sdq_squad_score *out, char *err, size_t errlen);

@@ -3,12 +3,14 @@
 
 #include "train/squad.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) {
   if (!err || errlen == 0)
@@ -93,9 +95,10 @@ void sdq_squad_free(sdq_squad *sq) {
   memset(sq, 0, sizeof *sq);
 }
 
-/* Copies a JSON string value, rejecting NUL bytes (which jansson allows
- * through \u0000 escapes only with JSON_ALLOW_NUL, so they cannot occur) and
- * re-checking UTF-8. Returns NULL on failure with the reason in why. */
+/* Copies a JSON string value and re-checks its UTF-8. A string cannot
+ * contain a NUL byte, because sdq_squad_read_json parses without
+ * JSON_ALLOW_NUL, so jansson rejects \u0000 escapes. Returns NULL on failure
+ * with the reason in why. */
 static char *copy_string(json_t *v, const char **why) {
   if (!json_is_string(v)) {
     *why = "is not a string";
@@ -132,34 +135,86 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-static const sdq_squad *sort_ctx;
+/* One entry of the id index while it is sorted. qsort's comparator gets
+ * only its two arguments, so each entry carries its id (no global state). */
+typedef struct id_entry {
+  const char *id;
+  size_t index;
+} id_entry;
 
-static int cmp_id(const void *a, const void *b) {
-  const sdq_squad_question *qa = &sort_ctx->questions[*(const size_t *)a];
-  const sdq_squad_question *qb = &sort_ctx->questions[*(const size_t *)b];
-  int c = strcmp(qa->id, qb->id);
+static int cmp_id_entry(const void *a, const void *b) {
+  const id_entry *ea = a, *eb = b;
+  int c = strcmp(ea->id, eb->id);
   if (c)
     return c;
-  return (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+  return (ea->index > eb->index) - (ea->index < eb->index);
 }
 
-/* Shows up to 40 bytes of s starting at off, cut at a character boundary,
- * for error messages. */
-static void excerpt(const char *s, size_t len, size_t off, size_t want,
-                    char *out, size_t outlen) {
+/* Writes up to max bytes of s[off .. off + want) (s has len bytes) into out
+ * for an error message. The cut falls on a UTF-8 character boundary, "..."
+ * marks a cut, and control characters are escaped (\n, \t, \r, \xNN for
+ * the other C0 bytes and DEL, \uNNNN for C1), so a title or an answer
+ * cannot split a character or inject terminal control sequences. */
+static void message_text(const char *s, size_t len, size_t off, size_t want, size_t max,
+                         char *out, size_t outlen) {
+  if (outlen == 0)
+    return;
   if (off > len)
     off = len;
-  size_t n = want < 40 ? want : 40;
-  if (off + n > len)
-    n = len - off;
-  while (n > 0 && off + n < len && ((unsigned char)s[off + n] & 0xC0) == 0x80)
+  if (want > len - off)
+    want = len - off;
+  size_t n = want < max ? want : max;
+  while (n > 0 && n < want && ((unsigned char)s[off + n] & 0xC0) == 0x80)
     n--;
-  if (n >= outlen)
-    n = outlen - 1;
-  memcpy(out, s + off, n);
-  out[n] = '\0';
+
+  size_t o = 0;
+  int cut = n < want;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[off + i];
+    char piece[8];
+    size_t k;
+    if (c == '\n') {
+      k = (size_t)snprintf(piece, sizeof piece, "\\n");
+    } else if (c == '\t') {
+      k = (size_t)snprintf(piece, sizeof piece, "\\t");
+    } else if (c == '\r') {
+      k = (size_t)snprintf(piece, sizeof piece, "\\r");
+    } else if (c < 0x20 || c == 0x7F) {
+      k = (size_t)snprintf(piece, sizeof piece, "\\x%02X", c);
+    } else if (c == 0xC2 && i + 1 < n && (unsigned char)s[off + i + 1] >= 0x80 &&
+               (unsigned char)s[off + i + 1] <= 0x9F) {
+      k = (size_t)snprintf(piece, sizeof piece, "\\u%04X", (unsigned char)s[off + i + 1]);
+      i++;
+    } else {
+      piece[0] = (char)c;
+      k = 1;
+    }
+    if (o + k + 4 > outlen) { /* keep room for "..." and the NUL */
+      cut = 1;
+      break;
+    }
+    memcpy(out + o, piece, k);
+    o += k;
+  }
+  if (cut && o + 4 <= outlen) {
+    memcpy(out + o, "...", 3);
+    o += 3;
+  }
+  out[o] = '\0';
 }
 
+/* message_text of a whole NUL-terminated string, cut after 60 bytes. */
+static void message_string(const char *s, char *out, size_t outlen) {
+  size_t len = strlen(s);
+  message_text(s, len, 0, len, 60, out, outlen);
+}
+
+/* Size of a message_text buffer for up to 60 source bytes: each byte may
+ * become four characters, plus "..." and the NUL. */
+#define MESSAGE_TEXT_SIZE 256
+
+/* Loads one question of paragraph par. title is the article title already
+ * escaped for messages (message_string). */
 static int load_question(sdq_squad *sq, json_t *qa, size_t qi_in_par,
                          const char *path, const char *title,
                          const sdq_squad_paragraph *par, char *err,
@@ -178,10 +233,17 @@ static int load_question(sdq_squad *sq, json_t *qa, size_t qi_in_par,
             qi_in_par, q->id ? "is empty" : why);
     return -1;
   }
+  char id[MESSAGE_TEXT_SIZE];
+  message_string(q->id, id, sizeof id);
+
   json_t *jq = json_object_get(qa, "question");
-  if (!jq || !(q->question = copy_string(jq, &why))) {
+  if (!jq)
+    why = "is missing";
+  else if ((q->question = copy_string(jq, &why)) != NULL && !q->question[0])
+    why = "is empty";
+  if (!q->question || !q->question[0]) {
     set_err(err, errlen, "%s: article '%s', question '%s': \"question\" %s", path,
-            title, q->id, jq ? why : "is missing");
+            title, id, why);
     return -1;
   }
 
@@ -189,7 +251,7 @@ static int load_question(sdq_squad *sq, json_t *qa, size_t qi_in_par,
   if (!json_is_array(jans) || json_array_size(jans) == 0) {
     set_err(err, errlen,
             "%s: article '%s', question '%s': \"answers\" must be a non-empty array",
-            path, title, q->id);
+            path, title, id);
     return -1;
   }
   size_t na = json_array_size(jans);
@@ -207,7 +269,7 @@ static int load_question(sdq_squad *sq, json_t *qa, size_t qi_in_par,
     json_t *js = json_is_object(ja) ? json_object_get(ja, "answer_start") : NULL;
     if (!jt || !(ans->text = copy_string(jt, &why))) {
       set_err(err, errlen, "%s: article '%s', question '%s': answer %zu: \"text\" %s",
-              path, title, q->id, a, jt ? why : "is missing");
+              path, title, id, a, jt ? why : "is missing");
       return -1;
     }
     q->n_answers = a + 1;
@@ -215,7 +277,7 @@ static int load_question(sdq_squad *sq, json_t *qa, size_t qi_in_par,
       set_err(err, errlen,
               "%s: article '%s', question '%s': answer %zu: \"answer_start\" must be a "
               "non-negative integer",
-              path, title, q->id, a);
+              path, title, id, a);
       return -1;
     }
     ans->start_cp = (size_t)json_integer_value(js);
@@ -223,14 +285,16 @@ static int load_question(sdq_squad *sq, json_t *qa, size_t qi_in_par,
     ans->start = sdq_utf8_offset(par->context, par->context_len, ans->start_cp);
     if (ans->start == (size_t)-1 || ans->start + ans->len > par->context_len ||
         memcmp(par->context + ans->start, ans->text, ans->len) != 0) {
-      char seen[48] = "";
+      char text[MESSAGE_TEXT_SIZE], seen[MESSAGE_TEXT_SIZE] = "";
+      message_string(ans->text, text, sizeof text);
       if (ans->start != (size_t)-1)
-        excerpt(par->context, par->context_len, ans->start, ans->len, seen, sizeof seen);
+        message_text(par->context, par->context_len, ans->start, ans->len, 40, seen,
+                     sizeof seen);
       set_err(err, errlen,
-              "%s: article '%s', question '%s': answer %zu text '%.60s' does not match the "
+              "%s: article '%s', question '%s': answer %zu text '%s' does not match the "
               "context at answer_start %zu (code points; the context there reads '%s'). "
               "Fix answer_start or the text.",
-              path, title, q->id, a, ans->text, ans->start_cp,
+              path, title, id, a, text, ans->start_cp,
               ans->start == (size_t)-1 ? "<past the end>" : seen);
       return -1;
     }
@@ -249,17 +313,30 @@ static int load_tree(sdq_squad *sq, json_t *root, const char *path, char *warnin
     set_err(err, errlen, "%s: the top level must be an object with \"data\"", path);
     return -1;
   }
+  /* The version: a string, or the JSON text of any other value. */
   json_t *jv = json_object_get(root, "version");
-  sq->version = strdup(json_is_string(jv) ? json_string_value(jv) : "");
-  if (!sq->version) {
+  char *jv_text = jv ? json_dumps(jv, JSON_ENCODE_ANY) : NULL;
+  if (json_is_string(jv))
+    sq->version = strdup(json_string_value(jv));
+  else
+    sq->version = strdup(jv_text ? jv_text : "");
+  if (!sq->version || (jv && !jv_text)) {
+    free(jv_text);
     set_err(err, errlen, "%s: out of memory", path);
     return -1;
   }
   if (warning && warnlen)
     warning[0] = '\0';
-  if (strcmp(sq->version, "1.1") != 0)
-    set_err(warning, warnlen, "%s: expected SQuAD version \"1.1\", found \"%s\"", path,
-            sq->version);
+  if (!jv) {
+    set_err(warning, warnlen, "%s: no \"version\" field; expected SQuAD version \"1.1\"",
+            path);
+  } else if (!json_is_string(jv) || strcmp(sq->version, "1.1") != 0) {
+    char shown[MESSAGE_TEXT_SIZE];
+    message_string(jv_text, shown, sizeof shown);
+    set_err(warning, warnlen, "%s: expected SQuAD version \"1.1\" (a string), found %s", path,
+            shown);
+  }
+  free(jv_text);
 
   json_t *data = json_object_get(root, "data");
   if (!json_is_array(data)) {
@@ -274,13 +351,15 @@ static int load_tree(sdq_squad *sq, json_t *root, const char *path, char *warnin
       set_err(err, errlen, "%s: out of memory", path);
       return -1;
     }
-    char *title = jt ? copy_string(jt, &why) : NULL;
-    if (!title) {
+    char *title_copy = jt ? copy_string(jt, &why) : NULL;
+    if (!title_copy) {
       set_err(err, errlen, "%s: article %zu: \"title\" %s", path, ai,
               jt ? why : "is missing (or the article is not an object)");
       return -1;
     }
-    sq->titles[sq->n_articles++] = title;
+    sq->titles[sq->n_articles++] = title_copy;
+    char title[MESSAGE_TEXT_SIZE];
+    message_string(title_copy, title, sizeof title);
 
     json_t *pars = json_object_get(art, "paragraphs");
     if (!json_is_array(pars)) {
@@ -333,28 +412,123 @@ static int load_tree(sdq_squad *sq, json_t *root, const char *path, char *warnin
   }
 
   /* Unique ids: sort an index by id and compare neighbours. */
-  sq->by_id = malloc((sq->n_questions ? sq->n_questions : 1) * sizeof *sq->by_id);
-  if (!sq->by_id) {
+  size_t n = sq->n_questions;
+  sq->by_id = malloc((n ? n : 1) * sizeof *sq->by_id);
+  id_entry *entries = malloc((n ? n : 1) * sizeof *entries);
+  if (!sq->by_id || !entries) {
+    free(entries);
     set_err(err, errlen, "%s: out of memory", path);
     return -1;
   }
-  for (size_t i = 0; i < sq->n_questions; i++)
-    sq->by_id[i] = i;
-  sort_ctx = sq;
-  qsort(sq->by_id, sq->n_questions, sizeof *sq->by_id, cmp_id);
-  for (size_t i = 1; i < sq->n_questions; i++) {
+  for (size_t i = 0; i < n; i++)
+    entries[i] = (id_entry){sq->questions[i].id, i};
+  qsort(entries, n, sizeof *entries, cmp_id_entry);
+  for (size_t i = 0; i < n; i++)
+    sq->by_id[i] = entries[i].index;
+  free(entries);
+
+  for (size_t i = 1; i < n; i++) {
     const sdq_squad_question *a = &sq->questions[sq->by_id[i - 1]];
     const sdq_squad_question *b = &sq->questions[sq->by_id[i]];
     if (strcmp(a->id, b->id) == 0) {
+      char id[MESSAGE_TEXT_SIZE], title_a[MESSAGE_TEXT_SIZE], title_b[MESSAGE_TEXT_SIZE];
+      message_string(b->id, id, sizeof id);
+      message_string(sq->titles[sq->paragraphs[a->paragraph].article], title_a,
+                     sizeof title_a);
+      message_string(sq->titles[sq->paragraphs[b->paragraph].article], title_b,
+                     sizeof title_b);
       set_err(err, errlen,
               "%s: article '%s', question '%s': duplicate question id (first used in "
               "article '%s'). Question ids must be unique.",
-              path, sq->titles[sq->paragraphs[b->paragraph].article], b->id,
-              sq->titles[sq->paragraphs[a->paragraph].article]);
+              path, title_b, id, title_a);
       return -1;
     }
   }
   return 0;
+}
+
+/* Reads all of f into a malloc'ed buffer (*len bytes, NUL-terminated), or
+ * returns NULL with errno set. */
+static char *read_all(FILE *f, size_t *len) {
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap + 1);
+  while (buf) {
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap)
+      break;
+    char *bigger = cap <= SIZE_MAX / 2 - 1 ? realloc(buf, 2 * cap + 1) : NULL;
+    if (!bigger) {
+      free(buf);
+      errno = ENOMEM;
+      return NULL;
+    }
+    buf = bigger;
+    cap *= 2;
+  }
+  if (!buf) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (ferror(f)) {
+    int e = errno;
+    free(buf);
+    errno = e ? e : EIO;
+    return NULL;
+  }
+  buf[n] = '\0';
+  *len = n;
+  return buf;
+}
+
+struct json_t *sdq_squad_read_json(const char *path, size_t flags, char *err,
+                                   size_t errlen) {
+  /* 1. Open and read the file, with the system's reason on failure. */
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  struct stat sb;
+  if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fclose(f);
+    set_err(err, errlen, "%s is a directory; give the path of a JSON file", path);
+    return NULL;
+  }
+  size_t len = 0;
+  char *text = read_all(f, &len);
+  int read_errno = errno;
+  fclose(f);
+  if (!text) {
+    set_err(err, errlen, "cannot read %s: %s", path, strerror(read_errno));
+    return NULL;
+  }
+
+  /* 2. Python's json.load, which the official evaluation script uses, rejects
+   * a byte-order mark, and jansson would report it as an invalid token at
+   * column 1; name it instead. */
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+    free(text);
+    set_err(err, errlen,
+            "%s starts with a UTF-8 byte-order mark (bytes EF BB BF); remove it, e.g. "
+            "by saving the file as UTF-8 without BOM",
+            path);
+    return NULL;
+  }
+
+  /* 3. Parse. jansson reports a \u0000 escape by naming its JSON_ALLOW_NUL
+   * flag; say what is wrong with the file instead. */
+  json_error_t jerr;
+  json_t *root = json_loadb(text, len, flags, &jerr);
+  free(text);
+  if (!root) {
+    const char *what = jerr.text;
+    if (strstr(what, "JSON_ALLOW_NUL"))
+      what = "a string contains \\u0000 (a NUL character), which sdq does not accept";
+    set_err(err, errlen, "%s: invalid JSON at line %d, column %d: %s", path, jerr.line,
+            jerr.column, what);
+    return NULL;
+  }
+  return root;
 }
 
 int sdq_squad_load(sdq_squad *sq, const char *path, char *warning, size_t warnlen,
@@ -363,13 +537,9 @@ int sdq_squad_load(sdq_squad *sq, const char *path, char *warning, size_t warnle
   if (warning && warnlen)
     warning[0] = '\0';
 
-  json_error_t jerr;
-  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    set_err(err, errlen, "%s: invalid JSON at line %d, column %d: %s", path, jerr.line,
-            jerr.column, jerr.text);
+  json_t *root = sdq_squad_read_json(path, JSON_REJECT_DUPLICATES, err, errlen);
+  if (!root)
     return -1;
-  }
   sq->path = strdup(path);
   int rc = sq->path ? load_tree(sq, root, path, warning, warnlen, err, errlen) : -1;
   if (!sq->path)

@@ -17,9 +17,13 @@
  *   "dev.json: article 'Normans', question '56ddde6b9a695914005b9629':
  *    answer 0 text 'Denmark' does not match the context at answer_start 80
  *    (the context there reads 'France, ')".
- * A "version" other than "1.1" is accepted with a warning in *warning.
+ * A "version" other than the string "1.1" is accepted with a warning in
+ * *warning. Titles, ids and answer texts in messages are cut after 60 bytes
+ * at a character boundary, with control characters escaped.
  *
  * Strings are stored as NUL-terminated UTF-8 copies owned by the sdq_squad.
+ * sdq_squad_load keeps no global state of its own (the id index is sorted
+ * without a static context), so separate loads do not share data.
  */
 #ifndef SDQ_TRAIN_SQUAD_H
 #define SDQ_TRAIN_SQUAD_H
@@ -29,6 +33,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+struct json_t; /* jansson's JSON value */
 
 /* One gold answer. start_cp is answer_start as in the file (code points);
  * start and len locate the same text in the context's UTF-8 bytes. */
@@ -56,7 +62,8 @@ typedef struct sdq_squad_paragraph {
 /* A loaded file; questions are in file order. Zero-initialise before load. */
 typedef struct sdq_squad {
   char *path;
-  char *version; /* "version" field, or "" when absent */
+  char *version; /* "version" string, the JSON text of a non-string value
+                   (e.g. 1.1), or "" when absent */
   char **titles;
   size_t n_articles;
   sdq_squad_paragraph *paragraphs;
@@ -73,6 +80,15 @@ typedef struct sdq_squad {
  * unexpected version, or "" when there is none. */
 int sdq_squad_load(sdq_squad *sq, const char *path, char *warning,
                    size_t warnlen, char *err, size_t errlen);
+
+/* Reads and parses the JSON file at path (a SQuAD data or prediction file)
+ * with the jansson decoding flags given, and returns its root value, which
+ * the caller releases with json_decref. On failure returns NULL with a
+ * message in err: "cannot open PATH: <reason>", "PATH is a directory ...",
+ * "PATH starts with a UTF-8 byte-order mark ..." or "PATH: invalid JSON at
+ * line L, column C: ...". */
+struct json_t *sdq_squad_read_json(const char *path, size_t flags, char *err,
+                                   size_t errlen);
 
 /* Frees everything load allocated and zeroes *sq. Accepts a zeroed struct. */
 void sdq_squad_free(sdq_squad *sq);

@@ -1,4 +1,4 @@
-/* test_break_squad.c - regression tests for bugs found by feeding bad input to the SQuAD loader and scorer. */
+/* test_squad_edge_cases.c - the SQuAD loader and scorer on empty, missing and unusual input. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "train/metrics.h"
@@ -25,8 +25,8 @@ static const char *scratch_file(const char *name, const char *text)
   return path;
 }
 
-/* squad.h promises that questions are non-empty, but an empty "question"
- * string loads without complaint. */
+/* squad.h promises non-empty questions, so an empty "question" string is
+ * rejected with a message naming the question id. */
 START_TEST(empty_question_rejected)
 {
   const char *path = scratch_file(
@@ -44,7 +44,7 @@ START_TEST(empty_question_rejected)
 END_TEST
 
 /* A data set without questions makes the mean undefined, because the official
- * definition divides by the question count. sdq returns 0.0 and success. */
+ * definition divides by the question count: scoring it is an error. */
 START_TEST(scoring_zero_questions_is_an_error)
 {
   const char *data = scratch_file("no_questions.json",
@@ -64,7 +64,8 @@ START_TEST(scoring_zero_questions_is_an_error)
 }
 END_TEST
 
-/* A missing file is reported as "invalid JSON at line -1, column -1". */
+/* A missing file is reported with the system's reason, not as invalid JSON
+ * (jansson's "line -1, column -1"), for both the data and the predictions. */
 START_TEST(missing_file_message)
 {
   char path[8192];
@@ -89,11 +90,12 @@ START_TEST(missing_file_message)
   sdq_squad_free(&sq);
   ck_assert_msg(strstr(err, "invalid JSON") == NULL && strstr(err, "line -1") == NULL,
                 "a missing prediction file is reported as bad JSON: %s", err);
+  ck_assert_msg(strstr(err, "No such file") != NULL, "message lacks the cause: %s", err);
 }
 END_TEST
 
-/* The mismatch message cuts the answer text with "%.60s", which can split a
- * multi-byte character and put invalid UTF-8 into the message. */
+/* The mismatch message cuts a long answer text at a character boundary, so
+ * the message stays valid UTF-8. */
 START_TEST(mismatch_message_is_valid_utf8)
 {
   /* 'x' then 40 two-byte characters: byte 60 falls inside a character. */
@@ -119,8 +121,7 @@ END_TEST
 
 /* Python's str.lower() makes a capital sigma final when only case-ignorable
  * characters such as '.' or '\'' separate it from the cased letter before it.
- * So the official definition scores "ας" against "Α.Σ" as an exact match, and
- * sdq does not (see the NOTE in train/metrics.h). */
+ * So the official definition scores "ας" against "Α.Σ" as an exact match. */
 START_TEST(final_sigma_after_case_ignorable)
 {
   ck_assert_double_eq(sdq_squad_exact_match("\xce\xb1\xcf\x82", "\xce\x91.\xce\xa3"), 1.0);
@@ -129,22 +130,119 @@ START_TEST(final_sigma_after_case_ignorable)
 }
 END_TEST
 
+/* Loads path, expecting failure, and returns the message (static buffer). */
+static const char *load_error(const char *path)
+{
+  static char err[1024];
+  sdq_squad sq;
+  err[0] = '\0';
+  int rc = sdq_squad_load(&sq, path, NULL, 0, err, sizeof err);
+  sdq_squad_free(&sq);
+  ck_assert_msg(rc == -1, "%s loaded, but it should fail", path);
+  return err;
+}
+
+/* A directory given as the data file is named as such. */
+START_TEST(directory_message)
+{
+  const char *err = load_error(scratch);
+  ck_assert_msg(strstr(err, "is a directory") != NULL, "unclear message: %s", err);
+  ck_assert_msg(strstr(err, "invalid JSON") == NULL, "reported as bad JSON: %s", err);
+}
+END_TEST
+
+/* A UTF-8 byte-order mark is named, instead of an invalid token at 1:1. */
+START_TEST(byte_order_mark_message)
+{
+  const char *path = scratch_file("bom.json", "\xEF\xBB\xBF{\"version\": \"1.1\", \"data\": []}");
+  const char *err = load_error(path);
+  ck_assert_msg(strstr(err, "byte-order mark") != NULL, "unclear message: %s", err);
+}
+END_TEST
+
+/* A \u0000 escape is explained without jansson's flag name. */
+START_TEST(nul_escape_message)
+{
+  const char *path = scratch_file(
+      "nul.json", "{\"version\": \"1.1\", \"data\": [{\"title\": \"a\\u0000b\", "
+                  "\"paragraphs\": []}]}");
+  const char *err = load_error(path);
+  ck_assert_msg(strstr(err, "JSON_ALLOW_NUL") == NULL, "jansson's flag name leaks: %s", err);
+  ck_assert_msg(strstr(err, "\\u0000") != NULL, "the message does not name \\u0000: %s", err);
+}
+END_TEST
+
+/* A numeric version is shown as the JSON value, not as an empty string. */
+START_TEST(numeric_version_warning)
+{
+  const char *path = scratch_file("numeric_version.json", "{\"version\": 1.1, \"data\": []}");
+  sdq_squad sq;
+  char err[512] = "", warning[512] = "";
+  ck_assert_int_eq(sdq_squad_load(&sq, path, warning, sizeof warning, err, sizeof err), 0);
+  sdq_squad_free(&sq);
+  ck_assert_msg(strstr(warning, "found 1.1") != NULL, "warning does not show the value: %s",
+                warning);
+}
+END_TEST
+
+/* Control characters of a title are escaped in messages, so a data file
+ * cannot send terminal control sequences to stderr. */
+START_TEST(title_control_characters_escaped)
+{
+  const char *path = scratch_file(
+      "control_title.json",
+      "{\"version\": \"1.1\", \"data\": [{\"title\": \"T\\u001b[31m\\nX\\u0085\", "
+      "\"paragraphs\": [{\"context\": \"Paris\", \"qas\": [{\"id\": \"q1\", "
+      "\"question\": \"\", \"answers\": [{\"answer_start\": 0, \"text\": \"Paris\"}]}]}]}]}");
+  const char *err = load_error(path);
+  for (const char *p = err; *p; p++)
+    ck_assert_msg((unsigned char)*p >= 0x20 && *p != 0x7F, "raw control byte 0x%02X in: %s",
+                  (unsigned char)*p, err);
+  ck_assert_msg(strstr(err, "\\x1B[31m\\nX\\u0085") != NULL, "title not escaped: %s", err);
+}
+END_TEST
+
+/* Paragraphs without questions give no questions either: scoring fails. */
+START_TEST(scoring_empty_qas_is_an_error)
+{
+  const char *data = scratch_file(
+      "empty_qas.json",
+      "{\"version\": \"1.1\", \"data\": [{\"title\": \"T\", \"paragraphs\": "
+      "[{\"context\": \"Paris\", \"qas\": []}]}]}");
+  sdq_squad sq;
+  char err[512] = "";
+  ck_assert_int_eq(sdq_squad_load(&sq, data, NULL, 0, err, sizeof err), 0);
+  sdq_squad_score score;
+  const char *none[1] = {NULL};
+  int rc = sdq_squad_score_all(&sq, none, &score, err, sizeof err);
+  sdq_squad_free(&sq);
+  ck_assert_int_eq(rc, -1);
+  ck_assert_msg(strstr(err, "no questions") != NULL, "unclear message: %s", err);
+}
+END_TEST
+
 int main(void)
 {
-  snprintf(scratch, sizeof scratch, "%s/sdq-break-squad-XXXXXX",
+  snprintf(scratch, sizeof scratch, "%s/sdq-squad-edge-XXXXXX",
            getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (mkdtemp(scratch) == NULL) {
-    fprintf(stderr, "test_break_squad: failed to create a scratch folder: %s\n", strerror(errno));
+    fprintf(stderr, "test_squad_edge_cases: failed to create a scratch folder: %s\n", strerror(errno));
     return 1;
   }
 
-  Suite *s = suite_create("break_squad");
+  Suite *s = suite_create("squad_edge_cases");
   TCase *tc = tcase_create("bad input");
   tcase_add_test(tc, empty_question_rejected);
   tcase_add_test(tc, scoring_zero_questions_is_an_error);
   tcase_add_test(tc, missing_file_message);
   tcase_add_test(tc, mismatch_message_is_valid_utf8);
   tcase_add_test(tc, final_sigma_after_case_ignorable);
+  tcase_add_test(tc, directory_message);
+  tcase_add_test(tc, byte_order_mark_message);
+  tcase_add_test(tc, nul_escape_message);
+  tcase_add_test(tc, numeric_version_warning);
+  tcase_add_test(tc, title_control_characters_escaped);
+  tcase_add_test(tc, scoring_empty_qas_is_an_error);
   suite_add_tcase(s, tc);
 
   SRunner *sr = srunner_create(s);
@@ -155,6 +253,6 @@ int main(void)
   char cmd[8192];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
   if (system(cmd) != 0)
-    fprintf(stderr, "test_break_squad: failed to remove %s\n", scratch);
+    fprintf(stderr, "test_squad_edge_cases: failed to remove %s\n", scratch);
   return failed == 0 ? 0 : 1;
 }

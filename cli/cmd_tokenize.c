@@ -142,7 +142,15 @@ int sdq_cmd_tokenize(int argc, char **argv) {
 
   int rc = 1;
   int32_t *ids = NULL;
-  if (decode) {
+  /* parse_ids stops at the first NUL, so ids after it would be dropped
+   * silently; binary input to --decode is an error at that offset. */
+  const char *nul = decode ? memchr(input, '\0', len) : NULL;
+  if (nul) {
+    fprintf(stderr,
+            "sdq tokenize: standard input has a NUL byte at byte offset %zu; --decode "
+            "expects decimal token ids separated by white space\n",
+            (size_t)(nul - input));
+  } else if (decode) {
     long n = parse_ids(input, &ids);
     char *bytes;
     size_t n_bytes;

@@ -39,7 +39,7 @@ START_TEST(write_refuses_non_regular_file)
 }
 END_TEST
 
-/* A directory is not replaced either, and the message says why. */
+/* A directory is not replaced either, and the message names its kind. */
 START_TEST(write_refuses_directory)
 {
   char path[8192];
@@ -61,7 +61,7 @@ START_TEST(write_refuses_directory)
 END_TEST
 
 /* A character device made with mknod (a copy of /dev/null, major 1 minor 3)
- * stands in for /dev/null itself. Making it needs root; otherwise the test
+ * replaces /dev/null itself in this test. Making it needs root; otherwise the test
  * passes without checking anything, and the FIFO test above still runs. */
 START_TEST(write_refuses_device_node)
 {

@@ -46,7 +46,7 @@ static void ref_head(const float *qkv, int T, int h, double *P, double *out) {
   }
 }
 
-START_TEST(forward_and_backward_match_reference_over_several_blocks) {
+START_TEST(blocked_attention_matches_reference) {
   const int B = 2, T = 2 * SDQ_ATT_QBLOCK + 7;
   size_t n_qkv = (size_t)B * T * 3 * CW, n_out = (size_t)B * T * CW;
   float *qkv = malloc(n_qkv * sizeof(float)), *out = malloc(n_out * sizeof(float));
@@ -112,7 +112,7 @@ START_TEST(forward_and_backward_match_reference_over_several_blocks) {
 }
 END_TEST
 
-START_TEST(queries_after_a_cache_see_every_earlier_key) {
+START_TEST(cached_queries_match_full_forward) {
   /* Tq queries at p0 over Tk = p0 + Tq keys give the last rows of the full
    * T = Tk forward. */
   const int p0 = SDQ_ATT_QBLOCK + 5, Tq = SDQ_ATT_QBLOCK + 3, T = p0 + Tq;
@@ -132,7 +132,7 @@ START_TEST(queries_after_a_cache_see_every_earlier_key) {
 }
 END_TEST
 
-START_TEST(generation_over_a_long_prompt_matches_full_forward) {
+START_TEST(long_prompt_generation_matches_forward) {
   char err[256];
   sdq_gpt2_config cfg = {2, 2, 16, 3 * SDQ_ATT_QBLOCK, 32};
   sdq_gpt2 *m = sdq_gpt2_create(&cfg, 5, err, sizeof err);
@@ -177,7 +177,7 @@ static void embed_grad(sdq_gpt2 *m, const float *emb, const int32_t *tgt, const 
   ck_assert_msg(sdq_gpt2_backward(m, loss_scale, d, err, sizeof err) == 0, "%s", err);
 }
 
-START_TEST(lm_head_backward_over_several_row_chunks) {
+START_TEST(lm_head_backward_chunks_agree) {
   /* The mean loss over all T rows (two dlogits chunks) has the gradient of
    * the weighted sum of the mean losses over rows < split and >= split
    * (one chunk each). */
@@ -219,10 +219,10 @@ int main(void) {
   Suite *s = suite_create("model_long");
   TCase *tc = tcase_create("long");
   tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, forward_and_backward_match_reference_over_several_blocks);
-  tcase_add_test(tc, queries_after_a_cache_see_every_earlier_key);
-  tcase_add_test(tc, generation_over_a_long_prompt_matches_full_forward);
-  tcase_add_test(tc, lm_head_backward_over_several_row_chunks);
+  tcase_add_test(tc, blocked_attention_matches_reference);
+  tcase_add_test(tc, cached_queries_match_full_forward);
+  tcase_add_test(tc, long_prompt_generation_matches_forward);
+  tcase_add_test(tc, lm_head_backward_chunks_agree);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

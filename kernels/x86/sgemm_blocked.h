@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <immintrin.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -70,6 +72,97 @@ static inline void sgemm_store_beta(float *c, float beta, float value) {
   *c = beta == 0.0f ? value : beta * *c + value;
 }
 
+/* Transposes the 8x8 block in r: afterwards r[q] holds element q of each
+ * original r[0..7], in order. */
+static inline void sgemm_transpose8x8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; i++) {
+    u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+  }
+  for (int q = 0; q < 4; q++) {
+    r[q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x20);
+    r[4 + q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x31);
+  }
+}
+
+/* Writes n rows of src (row i at src + i * stride, contiguous in k) over
+ * k in [0, kc) transposed into out: out[p * ld + i] = src[i * stride + p].
+ * 8x8 blocks go through registers, 4x4 and pairs through 128-bit registers,
+ * the rest one by one. While one group of 8 rows is transposed, the rows
+ * 16 ahead (into the next panel for the last groups) are prefetched: the
+ * rows are short streams that the hardware prefetchers pick up late. */
+static void sgemm_transpose_rows(const float *src, ptrdiff_t stride, int n,
+                                 int kc, float *out, int ld) {
+#define ROW(i) (src + (ptrdiff_t)(i) * stride)
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    int p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      if (p % 16 == 0)
+        for (int q = 0; q < 8; q++)
+          _mm_prefetch((const char *)(ROW(i + 16 + q) + p), _MM_HINT_T0);
+      __m256 r[8];
+      for (int q = 0; q < 8; q++)
+        r[q] = _mm256_loadu_ps(ROW(i + q) + p);
+      sgemm_transpose8x8(r);
+      for (int q = 0; q < 8; q++)
+        _mm256_storeu_ps(out + (size_t)(p + q) * ld + i, r[q]);
+    }
+    for (; p < kc; p++)
+      for (int q = 0; q < 8; q++)
+        out[(size_t)p * ld + i + q] = ROW(i + q)[p];
+  }
+  for (; i + 4 <= n; i += 4) {
+    int p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      __m128 r0 = _mm_loadu_ps(ROW(i) + p), r1 = _mm_loadu_ps(ROW(i + 1) + p);
+      __m128 r2 = _mm_loadu_ps(ROW(i + 2) + p), r3 = _mm_loadu_ps(ROW(i + 3) + p);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(out + (size_t)p * ld + i, r0);
+      _mm_storeu_ps(out + (size_t)(p + 1) * ld + i, r1);
+      _mm_storeu_ps(out + (size_t)(p + 2) * ld + i, r2);
+      _mm_storeu_ps(out + (size_t)(p + 3) * ld + i, r3);
+    }
+    for (; p < kc; p++)
+      for (int q = 0; q < 4; q++)
+        out[(size_t)p * ld + i + q] = ROW(i + q)[p];
+  }
+  for (; i + 2 <= n; i += 2) {
+    int p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      __m128 r0 = _mm_loadu_ps(ROW(i) + p), r1 = _mm_loadu_ps(ROW(i + 1) + p);
+      __m128 lo = _mm_unpacklo_ps(r0, r1), hi = _mm_unpackhi_ps(r0, r1);
+      _mm_storel_pi((__m64 *)(out + (size_t)p * ld + i), lo);
+      _mm_storeh_pi((__m64 *)(out + (size_t)(p + 1) * ld + i), lo);
+      _mm_storel_pi((__m64 *)(out + (size_t)(p + 2) * ld + i), hi);
+      _mm_storeh_pi((__m64 *)(out + (size_t)(p + 3) * ld + i), hi);
+    }
+    for (; p < kc; p++) {
+      out[(size_t)p * ld + i] = ROW(i)[p];
+      out[(size_t)p * ld + i + 1] = ROW(i + 1)[p];
+    }
+  }
+  for (; i < n; i++)
+    for (int p = 0; p < kc; p++)
+      out[(size_t)p * ld + i] = ROW(i)[p];
+#undef ROW
+}
+
+/* Sets out[p * ld + i] = 0 for i in [i0, i1), p in [0, kc). */
+static void sgemm_zero_cols(float *out, int ld, int i0, int i1, int kc) {
+  if (i0 >= i1)
+    return;
+  for (int p = 0; p < kc; p++)
+    memset(out + (size_t)p * ld + i0, 0, (size_t)(i1 - i0) * sizeof(float));
+}
+
 /* Packs rows [m0, m0+mc) x cols [p0, p0+kc) of op(A) into MR-tall panels;
  * rows past M are zero. */
 static void sgemm_pack_a(const struct sgemm_operands *op, int mr, int m0,
@@ -80,23 +173,15 @@ static void sgemm_pack_a(const struct sgemm_operands *op, int mr, int m0,
     const float *src = op->A + (m0 + i0) * op->a_rs + p0 * op->a_cs;
     if (op->a_cs == 1) {
       /* Rows contiguous in k (sgemm_nt, sgemm_nn): transpose into the panel. */
-      for (int r = 0; r < rows; r++) {
-        const float *row = src + r * op->a_rs;
-        for (int p = 0; p < kc; p++)
-          panel[(size_t)p * mr + r] = row[p];
-      }
-      for (int r = rows; r < mr; r++)
-        for (int p = 0; p < kc; p++)
-          panel[(size_t)p * mr + r] = 0.0f;
+      sgemm_transpose_rows(src, op->a_rs, rows, kc, panel, mr);
+      sgemm_zero_cols(panel, mr, rows, mr, kc);
     } else {
-      /* Columns contiguous in m (sgemm_tn): copy MR values per k. */
+      /* Columns contiguous in m (sgemm_tn, where a_rs == 1): copy MR values
+       * per k. */
       for (int p = 0; p < kc; p++) {
-        const float *col = src + p * op->a_cs;
         float *out = panel + (size_t)p * mr;
-        int r = 0;
-        for (; r < rows; r++)
-          out[r] = col[r * op->a_rs];
-        for (; r < mr; r++)
+        memcpy(out, src + p * op->a_cs, (size_t)rows * sizeof(float));
+        for (int r = rows; r < mr; r++)
           out[r] = 0.0f;
       }
     }
@@ -118,17 +203,10 @@ static void sgemm_pack_b_panel(const struct sgemm_operands *op, int nr, int n0,
         out[j] = 0.0f;
     }
   } else {
-    /* Columns of op(B) contiguous in k (sgemm_nt: B is stored [N, K]):
-     * NR read streams, one contiguous write stream. */
-    for (int p = 0; p < kc; p++) {
-      float *out = panel + (size_t)p * nr;
-      const float *in = src + p * op->b_rs;
-      int j = 0;
-      for (; j < nr_valid; j++)
-        out[j] = in[j * op->b_cs];
-      for (; j < nr; j++)
-        out[j] = 0.0f;
-    }
+    /* Columns of op(B) contiguous in k (sgemm_nt: B is stored [N, K], with
+     * b_rs == 1): transpose NR rows of B into the panel. */
+    sgemm_transpose_rows(src, op->b_cs, nr_valid, kc, panel, nr);
+    sgemm_zero_cols(panel, nr, nr_valid, nr, kc);
   }
 }
 

@@ -139,12 +139,77 @@ static void row_avx2(int K, const float *a, ptrdiff_t a_stride, const float *b,
   }
 }
 
+/* Lanes k < w of an 8-float vector (w in 1..8), as a maskload mask. */
+static inline __m256i lanes_below(int w) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(w),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Rows i0, i0+1 of the skinny path's 4x4 dot-product tile: 8 accumulators
+ * (the 16 of a full tile would not leave registers for the loads). */
+static void dot2x4_avx2(int K, const float *x0, const float *x1,
+                        const float *const y[4], float out[8]) {
+  __m256 acc[8];
+  for (int i = 0; i < 8; i++)
+    acc[i] = _mm256_setzero_ps();
+  for (int k = 0; k < K; k += 8) {
+    __m256i m = lanes_below(K - k < 8 ? K - k : 8);
+    __m256 a0 = _mm256_maskload_ps(x0 + k, m), a1 = _mm256_maskload_ps(x1 + k, m);
+    for (int j = 0; j < 4; j++) {
+      __m256 yj = _mm256_maskload_ps(y[j] + k, m);
+      acc[j] = _mm256_fmadd_ps(a0, yj, acc[j]);
+      acc[4 + j] = _mm256_fmadd_ps(a1, yj, acc[4 + j]);
+    }
+  }
+  for (int i = 0; i < 8; i++)
+    out[i] = hsum256(acc[i]);
+}
+
+/* The skinny path's 4x4 tile of dot products (contract in sgemm_blocked.h). */
+static void dot4x4_avx2(int K, const float *const x[4], const float *const y[4],
+                        float out[16]) {
+  dot2x4_avx2(K, x[0], x[1], y, out);
+  dot2x4_avx2(K, x[2], x[3], y, out + 8);
+}
+
+#define TN_MW 16
+#define TN_NW 6
+
+/* The skinny sgemm_tn tile (contract in sgemm_blocked.h; adds to out): 16 rows of C
+ * (two vectors along m) times 6 columns in 12 accumulators. */
+static void tn_tile_avx2(int K, const float *a, ptrdiff_t lda, int mw,
+                         const float *b, float *out) {
+  __m256i m0 = lanes_below(mw >= 8 ? 8 : mw);
+  __m256i m1 = mw <= 8 ? _mm256_setzero_si256() : lanes_below(mw - 8 >= 8 ? 8 : mw - 8);
+  __m256 acc[TN_NW][2];
+  for (int j = 0; j < TN_NW; j++) {
+    acc[j][0] = _mm256_loadu_ps(out + j * TN_MW);
+    acc[j][1] = _mm256_loadu_ps(out + j * TN_MW + 8);
+  }
+  for (int k = 0; k < K; k++) {
+    const float *ak = a + k * lda, *bk = b + k * TN_NW;
+    __m256 a0 = _mm256_maskload_ps(ak, m0);
+    __m256 a1 = _mm256_maskload_ps(ak + 8, m1);
+    for (int j = 0; j < TN_NW; j++) {
+      __m256 bj = _mm256_broadcast_ss(bk + j);
+      acc[j][0] = _mm256_fmadd_ps(a0, bj, acc[j][0]);
+      acc[j][1] = _mm256_fmadd_ps(a1, bj, acc[j][1]);
+    }
+  }
+  for (int j = 0; j < TN_NW; j++) {
+    _mm256_storeu_ps(out + j * TN_MW, acc[j][0]);
+    _mm256_storeu_ps(out + j * TN_MW + 8, acc[j][1]);
+  }
+}
+
 /* Cache blocks: a kc x NR packed B panel (16 KB) stays in a 32 KB L1 while
  * the mc x kc packed A block (144 KB) streams from L2.
  * NOTE: sized for common x86 cache sizes, not tuned per CPU model. */
 static const struct sgemm_kernel kernel_avx2 = {
     .mr = MR, .nr = NR, .mc = 144, .kc = 256, .nc = 4096,
     .ukr = sgemm_avx2_6x16, .dot = dot_avx2, .row = row_avx2,
+    .dot4x4 = dot4x4_avx2, .tn_tile = tn_tile_avx2,
+    .tn_mw = TN_MW, .tn_nw = TN_NW,
 };
 
 static void sgemm_nt_avx2(int M, int N, int K, const float *A, int lda,

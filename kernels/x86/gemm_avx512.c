@@ -119,12 +119,66 @@ static void row_avx512(int K, const float *a, ptrdiff_t a_stride,
   }
 }
 
+/* The skinny path's 4x4 tile of dot products (contract in sgemm_blocked.h):
+ * 16 accumulators of 16 k each, reduced at the end. */
+static void dot4x4_avx512(int K, const float *const x[4],
+                          const float *const y[4], float out[16]) {
+  __m512 acc[16];
+  for (int i = 0; i < 16; i++)
+    acc[i] = _mm512_setzero_ps();
+  for (int k = 0; k < K; k += 16) {
+    __mmask16 m = K - k >= 16 ? 0xffff : (__mmask16)((1u << (K - k)) - 1);
+    __m512 xv[4], yv[4];
+    for (int i = 0; i < 4; i++) {
+      xv[i] = _mm512_maskz_loadu_ps(m, x[i] + k);
+      yv[i] = _mm512_maskz_loadu_ps(m, y[i] + k);
+    }
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++)
+        acc[4 * i + j] = _mm512_fmadd_ps(xv[i], yv[j], acc[4 * i + j]);
+  }
+  for (int i = 0; i < 16; i++)
+    out[i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+#define TN_MW 32
+#define TN_NW 8
+
+/* The skinny sgemm_tn tile (contract in sgemm_blocked.h; adds to out): 32 rows of C
+ * (two vectors along m) times 8 columns in 16 accumulators. */
+static void tn_tile_avx512(int K, const float *a, ptrdiff_t lda, int mw,
+                           const float *b, float *out) {
+  __mmask16 m0 = mw >= 16 ? 0xffff : (__mmask16)((1u << mw) - 1);
+  __mmask16 m1 = mw >= 32 ? 0xffff : mw <= 16 ? 0 : (__mmask16)((1u << (mw - 16)) - 1);
+  __m512 acc[TN_NW][2];
+  for (int j = 0; j < TN_NW; j++) {
+    acc[j][0] = _mm512_loadu_ps(out + j * TN_MW);
+    acc[j][1] = _mm512_loadu_ps(out + j * TN_MW + 16);
+  }
+  for (int k = 0; k < K; k++) {
+    const float *ak = a + k * lda, *bk = b + k * TN_NW;
+    __m512 a0 = _mm512_maskz_loadu_ps(m0, ak);
+    __m512 a1 = _mm512_maskz_loadu_ps(m1, ak + 16);
+    for (int j = 0; j < TN_NW; j++) {
+      __m512 bj = _mm512_set1_ps(bk[j]);
+      acc[j][0] = _mm512_fmadd_ps(a0, bj, acc[j][0]);
+      acc[j][1] = _mm512_fmadd_ps(a1, bj, acc[j][1]);
+    }
+  }
+  for (int j = 0; j < TN_NW; j++) {
+    _mm512_storeu_ps(out + j * TN_MW, acc[j][0]);
+    _mm512_storeu_ps(out + j * TN_MW + 16, acc[j][1]);
+  }
+}
+
 /* Cache blocks: a kc x NR packed B panel (24 KB) stays in a 32 KB L1 while
  * the mc x kc packed A block (108 KB) streams from L2.
  * NOTE: sized for common x86 cache sizes, not tuned per CPU model. */
 static const struct sgemm_kernel kernel_avx512 = {
     .mr = MR, .nr = NR, .mc = 144, .kc = 192, .nc = 4096,
     .ukr = sgemm_avx512_12x32, .dot = dot_avx512, .row = row_avx512,
+    .dot4x4 = dot4x4_avx512, .tn_tile = tn_tile_avx512,
+    .tn_mw = TN_MW, .tn_nw = TN_NW,
 };
 
 static void sgemm_nt_avx512(int M, int N, int K, const float *A, int lda,

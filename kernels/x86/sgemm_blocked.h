@@ -43,12 +43,26 @@ typedef void (*sgemm_row_fn)(int K, const float *a, ptrdiff_t a_stride,
 
 #define SGEMM_ROW_CHUNK 128
 
+/* out[4 i + j] = dot product over k < K of x[i][k] and y[j][k], for
+ * i, j < 4 (the skinny path's 4x4 tile of dot products). */
+typedef void (*sgemm_dot4x4_fn)(int K, const float *const x[4],
+                                const float *const y[4], float out[16]);
+
+/* The skinny sgemm_tn tile: out[j * tn_mw + i] += sum over k < K (in k
+ * order) of a[k * lda + i] * b[k * tn_nw + j], for i < mw (<= tn_mw;
+ * nothing past a[k * lda + mw - 1] is read) and j < tn_nw. */
+typedef void (*sgemm_tn_tile_fn)(int K, const float *a, ptrdiff_t lda, int mw,
+                                 const float *b, float *out);
+
 struct sgemm_kernel {
   int mr, nr;     /* register tile */
   int mc, kc, nc; /* cache blocks: mc multiple of mr, nc multiple of nr */
   sgemm_ukr_fn ukr;
   sgemm_dot_fn dot;
   sgemm_row_fn row;
+  sgemm_dot4x4_fn dot4x4;
+  sgemm_tn_tile_fn tn_tile;
+  int tn_mw, tn_nw; /* tn_tile's tile: tn_mw rows of C, tn_nw columns */
 };
 
 /* op(A)[m,k] = A[m*a_rs + k*a_cs]; op(B)[k,n] = B[k*b_rs + n*b_cs]. */
@@ -67,6 +81,12 @@ struct sgemm_operands {
 #define SGEMM_PARALLEL_MIN_MACS (1 << 18)
 /* Up to this many rows the streaming path (no packing) is used. */
 #define SGEMM_SMALL_M 4
+/* Up to this many columns (a LoRA rank), with at least SGEMM_SKINNY_MIN_K
+ * terms per sum, the skinny path is used. */
+#define SGEMM_SMALL_N 16
+#define SGEMM_SKINNY_MIN_K 32
+/* Rows of A per K block of the skinny sgemm_tn (a few hundred KB of A). */
+#define SGEMM_SKINNY_TN_KC 32
 
 static inline void sgemm_store_beta(float *c, float beta, float value) {
   *c = beta == 0.0f ? value : beta * *c + value;
@@ -264,6 +284,111 @@ static void sgemm_small(const struct sgemm_kernel *kern,
   }
 }
 
+/* The skinny path for N <= SGEMM_SMALL_N (LoRA-rank outputs), with the
+ * vectors along the long K or M dimension instead of the short N:
+ * - sgemm_nt and sgemm_nn: C[m,n] is the dot product of row m of A and
+ *   column n of op(B), in 4x4 tiles; sgemm_nn first transposes its few B
+ *   columns into rows (N x K floats).
+ * - sgemm_tn: for each k, a run of A[k, m..] (contiguous in m) times
+ *   broadcast B[k, n]; B is copied into zero-padded tn_nw-wide strips.
+ * Returns 0, or -1 when the scratch buffer cannot be allocated (nothing
+ * written). Each C element is summed in the same order whatever the thread
+ * count. */
+static int sgemm_skinny(const struct sgemm_kernel *kern,
+                        const struct sgemm_operands *op) {
+  int M = op->M, N = op->N, K = op->K;
+  int parallel = (double)M * N * K >= SGEMM_PARALLEL_MIN_MACS;
+
+  if (op->a_cs == 1) {
+    const float *bt = op->B;
+    ptrdiff_t ldbt = op->b_cs;
+    float *buf = NULL;
+    if (op->b_rs != 1) {
+      buf = malloc((size_t)N * K * sizeof(float));
+      if (buf == NULL)
+        return -1;
+      sgemm_transpose_rows(op->B, op->b_rs, K, N, buf, K);
+      bt = buf;
+      ldbt = K;
+    }
+
+    int m_tiles = (M + 3) / 4;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int t = 0; t < m_tiles; t++) {
+      int m0 = 4 * t;
+      int mv = M - m0 < 4 ? M - m0 : 4;
+      const float *x[4], *y[4];
+      for (int i = 0; i < 4; i++)
+        x[i] = op->A + (m0 + (i < mv ? i : 0)) * op->a_rs;
+      for (int n0 = 0; n0 < N; n0 += 4) {
+        int nv = N - n0 < 4 ? N - n0 : 4;
+        for (int j = 0; j < 4; j++)
+          y[j] = bt + (n0 + (j < nv ? j : 0)) * ldbt;
+        float out[16];
+        kern->dot4x4(K, x, y, out);
+        for (int i = 0; i < mv; i++)
+          for (int j = 0; j < nv; j++)
+            sgemm_store_beta(&op->C[(m0 + i) * op->ldc + n0 + j], op->beta,
+                             out[4 * i + j]);
+      }
+    }
+    free(buf);
+    return 0;
+  }
+
+  /* sgemm_tn: a_rs == 1, b_cs == 1. The sums run over K in blocks of
+   * SGEMM_SKINNY_TN_KC rows of A, each block swept over all M so its rows
+   * stream in order; the partial sums wait in acc between blocks. */
+  const int MW = kern->tn_mw, NW = kern->tn_nw;
+  int n_strips = (N + NW - 1) / NW;
+  int m_tiles = (M + MW - 1) / MW;
+  float *bp = malloc((size_t)n_strips * K * NW * sizeof(float));
+  float *acc = calloc((size_t)m_tiles * n_strips * MW * NW, sizeof(float));
+  if (bp == NULL || acc == NULL) {
+    free(bp);
+    free(acc);
+    return -1;
+  }
+  for (int s = 0; s < n_strips; s++) {
+    int n0 = s * NW, nv = N - n0 < NW ? N - n0 : NW;
+    for (int k = 0; k < K; k++) {
+      float *out = bp + ((size_t)s * K + k) * NW;
+      for (int j = 0; j < NW; j++)
+        out[j] = j < nv ? op->B[k * op->b_rs + n0 + j] : 0.0f;
+    }
+  }
+
+#pragma omp parallel if (parallel)
+  for (int k0 = 0; k0 < K; k0 += SGEMM_SKINNY_TN_KC) {
+    int kb = K - k0 < SGEMM_SKINNY_TN_KC ? K - k0 : SGEMM_SKINNY_TN_KC;
+#pragma omp for schedule(static)
+    for (int t = 0; t < m_tiles; t++) {
+      int m0 = t * MW;
+      int mv = M - m0 < MW ? M - m0 : MW;
+      for (int s = 0; s < n_strips; s++)
+        kern->tn_tile(kb, op->A + k0 * op->a_cs + m0, op->a_cs, mv,
+                      bp + ((size_t)s * K + k0) * NW,
+                      acc + ((size_t)t * n_strips + s) * MW * NW);
+    }
+  }
+
+  for (int t = 0; t < m_tiles; t++) {
+    int m0 = t * MW;
+    int mv = M - m0 < MW ? M - m0 : MW;
+    for (int s = 0; s < n_strips; s++) {
+      int n0 = s * NW, nv = N - n0 < NW ? N - n0 : NW;
+      const float *out = acc + ((size_t)t * n_strips + s) * MW * NW;
+      for (int i = 0; i < mv; i++)
+        for (int j = 0; j < nv; j++)
+          sgemm_store_beta(&op->C[(m0 + i) * op->ldc + n0 + j], op->beta,
+                           out[j * MW + i]);
+    }
+  }
+  free(acc);
+  free(bp);
+  return 0;
+}
+
 static inline int sgemm_round_up(int x, int to) { return (x + to - 1) / to * to; }
 
 static void sgemm_blocked(const struct sgemm_kernel *kern,
@@ -281,6 +406,8 @@ static void sgemm_blocked(const struct sgemm_kernel *kern,
     sgemm_small(kern, op);
     return;
   }
+  if (N <= SGEMM_SMALL_N && K >= SGEMM_SKINNY_MIN_K && sgemm_skinny(kern, op) == 0)
+    return;
 
   int parallel = (double)M * N * K >= SGEMM_PARALLEL_MIN_MACS;
   int threads = 1;

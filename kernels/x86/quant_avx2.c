@@ -15,6 +15,10 @@
 /* Rows of A per work item of the integer GEMM (they share the W tile). */
 #define I8_M_BLOCK 64
 
+/* Below this many multiply-adds (or values, for quantization) a call runs
+ * on one thread: waking the team costs more than it saves. */
+#define QUANT_PARALLEL_MIN_WORK (1 << 21)
+
 /* Returns a load/store mask enabling the first n (clamped to 0..8) lanes. */
 static inline __m256i tail_mask8(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
@@ -253,7 +257,8 @@ SDQ_INLINE void f32_nt_impl(int M, const float *A, int lda,
   const int N = W->rows, K = W->cols;
   const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((double)M * N * K >= QUANT_PARALLEL_MIN_WORK)
   for (int n = 0; n < N; n++) {
     const uint8_t *wrow = W->packed + (size_t)n * row_bytes;
     const float s = W->scale[n];
@@ -293,7 +298,8 @@ SDQ_INLINE void dequantize_rows_avx2(const sdq_qmatrix *W, int n0, int rows,
   const size_t group_bytes = 8u * (size_t)cbits;
   const __m256i offset = _mm256_set1_epi32(1 << (cbits - 1));
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((double)rows * K >= QUANT_PARALLEL_MIN_WORK)
   for (int r = 0; r < rows; r++) {
     const uint8_t *src = W->packed + (size_t)(n0 + r) * row_bytes;
     const __m256 s = _mm256_set1_ps(W->scale[n0 + r]);
@@ -421,7 +427,8 @@ SDQ_INLINE void f32_nn_impl(int M, const float *A, int lda,
   const int halves = (W->cols + 31) / 32;
   const int mtiles = (M + NN_MR - 1) / NN_MR;
 
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if ((double)M * W->rows * W->cols >= QUANT_PARALLEL_MIN_WORK)
   for (int t = 0; t < mtiles; t++)
     for (int hg = 0; hg < halves; hg++) {
       const int m0 = t * NN_MR;
@@ -549,7 +556,8 @@ SDQ_INLINE void i8_gemm(int M, const int8_t *qa, int Kp, const float *scale_a,
   const int ntiles = (N + 3) / 4;
   const int mblocks = (M + I8_M_BLOCK - 1) / I8_M_BLOCK;
 
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if ((double)M * N * Kp >= QUANT_PARALLEL_MIN_WORK)
   for (int b = 0; b < mblocks; b++)
     for (int t = 0; t < ntiles; t++) {
       const int n0 = 4 * t, nr = N - n0 < 4 ? N - n0 : 4;
@@ -589,7 +597,8 @@ static int qgemm_i8_nt_avx2(int M, const float *A, int lda, int act_bits,
     return -1;
   }
   int bad = 0;
-#pragma omp parallel for schedule(static) reduction(+ : bad)
+#pragma omp parallel for schedule(static) reduction(+ : bad) \
+    if ((double)M * W->rows * K >= QUANT_PARALLEL_MIN_WORK)
   for (int m = 0; m < M; m++) {
     int8_t *q = qa + (size_t)m * (size_t)Kp;
     bad += quantize_rows_avx2(A + (size_t)m * (size_t)lda, 1, K, lda, act_bits,

@@ -32,6 +32,9 @@
 #define I8_W_BLOCK_BYTES (192 * 1024)
 #define I8_A_BLOCK_BYTES (256 * 1024)
 
+/* Below this many multiply-adds (M * N * K) the GEMM runs on one thread. */
+#define I8_PARALLEL_MIN_MACS (1 << 21)
+
 /* Transposes the 16x16 dwords of r in place, so that afterwards r[d]
  * contains dword d of each original r[0..15], in order. */
 SDQ_INLINE void transpose16x16_epi32(__m512i r[16]) {
@@ -210,7 +213,9 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
   const int mpanels = (M + I8_MR - 1) / I8_MR;
   const int strips = (N + I8_NR - 1) / I8_NR;
 #ifdef _OPENMP
-  const int threads = omp_get_max_threads();
+  const int threads = (double)M * N * K >= I8_PARALLEL_MIN_MACS && !omp_in_parallel()
+                          ? omp_get_max_threads()
+                          : 1;
 #else
   const int threads = 1;
 #endif
@@ -248,7 +253,7 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
   uint8_t *apanels = work;
   int bad = 0;
 
-#pragma omp parallel reduction(+ : bad)
+#pragma omp parallel num_threads(threads) if (threads > 1) reduction(+ : bad)
   {
 #ifdef _OPENMP
     uint8_t *wblock =

@@ -22,6 +22,10 @@
 /* Rows of A per work item of the integer GEMM (they share the W tile). */
 #define I8_M_BLOCK 64
 
+/* Below this many multiply-adds (or values, for quantization) a call runs
+ * on one thread: waking the team costs more than it saves. */
+#define QUANT_PARALLEL_MIN_WORK (1 << 21)
+
 static inline __mmask16 tail_mask16(int n) {
   if (n <= 0)
     return 0;
@@ -301,7 +305,8 @@ SDQ_INLINE void f32_nt_impl(int M, const float *A, int lda,
   const int N = W->rows, K = W->cols;
   const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((double)M * N * K >= QUANT_PARALLEL_MIN_WORK)
   for (int n = 0; n < N; n++) {
     const uint8_t *wrow = W->packed + (size_t)n * row_bytes;
     const float s = W->scale[n];
@@ -374,7 +379,8 @@ SDQ_INLINE void f32_nt_gemv(const float *A, const sdq_qmatrix *W, float beta,
   const int N = W->rows, K = W->cols;
   const size_t row_bytes = sdq_packed_row_bytes(K, W->bits);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((double)N * K >= QUANT_PARALLEL_MIN_WORK)
   for (int n = 0; n < N; n++) {
     const float t =
         W->scale[n] * f32_dot_packed(A, W->packed + (size_t)n * row_bytes, K,
@@ -397,7 +403,8 @@ SDQ_INLINE void f32_nn_gemv(const float *A, const sdq_qmatrix *W, float beta,
   const size_t group_bytes = 8u * (size_t)cbits;
   const int items = (K + NN_GEMV_COLS - 1) / NN_GEMV_COLS;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((double)N * K >= QUANT_PARALLEL_MIN_WORK)
   for (int it = 0; it < items; it++) {
     const int k0 = it * NN_GEMV_COLS;
     /* the second group exists in the packed row only when k0 + 64 < K */
@@ -463,7 +470,8 @@ SDQ_INLINE void dequantize_rows_avx512(const sdq_qmatrix *W, int n0, int rows,
   const size_t group_bytes = 8u * (size_t)cbits;
   const __m512i offset = _mm512_set1_epi32(1 << (cbits - 1));
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((double)rows * K >= QUANT_PARALLEL_MIN_WORK)
   for (int r = 0; r < rows; r++) {
     const uint8_t *src = W->packed + (size_t)(n0 + r) * row_bytes;
     const __m512 s = _mm512_set1_ps(W->scale[n0 + r]);
@@ -591,7 +599,8 @@ SDQ_INLINE void f32_nn_impl(int M, const float *A, int lda,
   const int groups = sdq_pack_cols_padded(W->cols) / SDQ_PACK_GROUP;
   const int mtiles = (M + NN_MR - 1) / NN_MR;
 
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if ((double)M * W->rows * W->cols >= QUANT_PARALLEL_MIN_WORK)
   for (int t = 0; t < mtiles; t++)
     for (int g = 0; g < groups; g++) {
       const int m0 = t * NN_MR;
@@ -733,7 +742,8 @@ SDQ_INLINE void i8_gemm(int M, const int8_t *qa, int Kp, const float *scale_a,
   const int ntiles = (N + 3) / 4;
   const int mblocks = (M + I8_M_BLOCK - 1) / I8_M_BLOCK;
 
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) \
+    if ((double)M * N * Kp >= QUANT_PARALLEL_MIN_WORK)
   for (int b = 0; b < mblocks; b++)
     for (int t = 0; t < ntiles; t++) {
       const int n0 = 4 * t, nr = N - n0 < 4 ? N - n0 : 4;
@@ -786,7 +796,8 @@ static int qgemm_i8_nt_avx512(int M, const float *A, int lda, int act_bits,
     return -1;
   }
   int bad = 0;
-#pragma omp parallel for schedule(static) reduction(+ : bad)
+#pragma omp parallel for schedule(static) reduction(+ : bad) \
+    if ((double)M * W->rows * K >= QUANT_PARALLEL_MIN_WORK)
   for (int m = 0; m < M; m++) {
     sum_a[m] = quantize_row_sum_avx512(A + (size_t)m * (size_t)lda, K, Kp,
                                        act_bits, qa + (size_t)m * (size_t)Kp,

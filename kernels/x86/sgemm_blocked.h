@@ -1,9 +1,10 @@
 /* sgemm_blocked.h - the ISA-independent part of the SIMD fp32 GEMMs: BLIS-style
  * cache blocking, packing and OpenMP around a register-tile micro-kernel, plus
- * a streaming path for very few rows.
+ * a streaming path for very few rows and a skinny path for very few columns.
  *
  * Included by each x86 GEMM file (and so compiled with that file's -m flags);
- * the file supplies the micro-kernel and the two small-M helpers.
+ * the file supplies the micro-kernel, the two small-M helpers and the two
+ * skinny-path tiles.
  *
  * Loops, for C[M,N] = beta*C + op(A)[M,K] * op(B)[K,N]:
  *   jc over N in blocks of nc     B block (kc x nc) packed once, shared

@@ -25,7 +25,8 @@ static const char *layout_name[] = {"sgemm_nt", "sgemm_nn", "sgemm_tn"};
 
 /* The shapes: each of 1, 3, 17, 63, 65, 127, 769 and 3073 appears as M, as N
  * and as K, with large-K and large-N cases, M = 5 (one tile split over
- * threads) and cases that cross the cache blocks (K > kc, M > mc). */
+ * threads), cases that cross the cache blocks (K > kc, M > mc), and skinny
+ * LoRA-rank shapes (N <= 16, K >= 32) with partial tiles in M. */
 static const int shapes[][3] = {
     /* M     N     K */
     {1, 3073, 769},  {3, 769, 3073},  {17, 65, 127},  {63, 127, 65},
@@ -33,6 +34,8 @@ static const int shapes[][3] = {
     {17, 769, 3073}, {127, 3073, 17}, {769, 127, 65}, {65, 769, 769},
     {3073, 63, 17},  {5, 1, 3},       {3, 3, 1},      {1, 17, 1},
     {5, 300, 40},    {63, 1, 769},    {1, 127, 3073},
+    {37, 8, 768},    {1023, 16, 33},  {19, 5, 1029},  {2305, 8, 64},
+    {45, 13, 96},
 };
 #define SHAPE_COUNT (int)(sizeof shapes / sizeof shapes[0])
 

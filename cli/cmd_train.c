@@ -52,13 +52,14 @@ static void usage(FILE *out) {
 "  --batch N            examples per micro-batch (default 8)\n"
 "  --accum N            micro-batches per step (default 1)\n"
 "  --max-len N          tokens per example (default: n_ctx of the model)\n"
-"  --lr X               peak learning rate (default 1e-3; 3e-3 with --train-base)\n"
+"  --lr X               peak learning rate (default 1e-3)\n"
 "  --warmup N           warm-up steps (default steps/20)\n"
 "  --min-lr-ratio X     cosine floor as a fraction of --lr (default 0.1)\n"
 "  --weight-decay X     AdamW decoupled weight decay (default 0)\n"
 "  --grad-clip X        max global gradient L2 norm, 0 = off (default 1)\n"
 "  --loss all|answer    loss on every next token or on the answer only\n"
-"                       (default answer; all with --train-base)\n"
+"                       (default answer, also with --train-base: it needs the\n"
+"                       LM head at the answer positions only)\n"
 "  --rank R             LoRA rank (default 8)\n"
 "  --alpha A            LoRA alpha (default 16)\n"
 "  --dropout P          LoRA dropout (default 0)\n"
@@ -382,10 +383,8 @@ int sdq_cmd_train(int argc, char **argv) {
     return 2;
   }
   if (a.opt.adamw.lr == 0.0f)
-    a.opt.adamw.lr = a.opt.train_base ? 3e-3f : 1e-3f;
+    a.opt.adamw.lr = 1e-3f;
   a.opt.adamw.warmup_steps = a.warmup >= 0 ? a.warmup : a.opt.steps / 20;
-  if (a.opt.train_base && !a.loss_set)
-    a.opt.loss_all = 1;
 
   char warning[512];
   if (sdq_squad_load(&data, a.data, warning, sizeof warning, err, sizeof err))

@@ -46,8 +46,8 @@ static void usage(FILE *out) {
           "  --transfer           also the transfer matrix over the switch bits\n"
           "  --max-new N          generated answer tokens at most (default %d)\n"
           "  --seed N             seed of windows, random starts and precision draws (default %llu)\n"
-          "  --json FILE          write the results as JSON (default: stdout)\n"
-          "  --csv FILE           also write them as CSV\n"
+          "  --json FILE          write the results as JSON (default and \"-\": stdout)\n"
+          "  --csv FILE           also write them as CSV (\"-\": stdout)\n"
           "  --quiet              no progress lines on stderr\n",
           d.attacks, d.targets, d.eps_rms, d.step_rms, d.l2_scale, d.steps, d.max_flips,
           d.eot_samples, d.max_new, d.seed);

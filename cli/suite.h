@@ -28,8 +28,8 @@
 
 /* ------------------------------------------------------------ file output */
 
-/* Writes len bytes to path atomically: a temporary file "path.tmp.<pid>" in
- * the same folder is written, flushed, closed and renamed over path. */
+/* Writes len bytes to path by the rule of sdq_write_file_bytes (train/files.h):
+ * regular files are replaced atomically, devices, FIFOs and "-" written in place. */
 int sdq_write_file_atomic(const char *path, const void *data, size_t len,
                           char *err, size_t errlen);
 

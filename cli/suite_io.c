@@ -1,4 +1,4 @@
-/* suite_io.c - atomic writes of raw bytes and in-memory text buffers for
+/* suite_io.c - file writes of raw bytes and in-memory text buffers for
  * the suite's report. */
 #include "config.h"
 
@@ -13,34 +13,7 @@
 
 int sdq_write_file_atomic(const char *path, const void *data, size_t len,
                           char *err, size_t errlen) {
-  char tmp[4096];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-    snprintf(err, errlen, "%s: path too long", path);
-    return -1;
-  }
-
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-    return -1;
-  }
-  int ok = fwrite(data, 1, len, f) == len;
-  ok = (fflush(f) == 0) && ok;
-  ok = (fsync(fileno(f)) == 0 || errno == EINVAL) && ok;
-  if (fclose(f) != 0)
-    ok = 0;
-  if (!ok) {
-    snprintf(err, errlen, "%s: write failed: %s (is the disk full?)", tmp, strerror(errno));
-    unlink(tmp);
-    return -1;
-  }
-
-  if (rename(tmp, path) != 0) {
-    snprintf(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-    unlink(tmp);
-    return -1;
-  }
-  return 0;
+  return sdq_write_file_bytes(path, data, len, err, errlen);
 }
 
 int sdq_buf_printf(sdq_buf *b, const char *fmt, ...) {

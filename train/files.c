@@ -1,15 +1,187 @@
-/* files.c - atomic JSON writes and folder creation (see files.h). */
+/* files.c - file output of the train layer and above: atomic replacement of
+ * regular files, direct writes to devices, FIFOs and stdout, and folder
+ * creation (see files.h). */
 #include "config.h"
 
 #include "train/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static int write_all(int fd, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+/* The descriptor that path names directly: "-", /dev/stdout, /dev/stderr,
+ * /dev/fd/N and /proc/self/fd/N. Such a path is written through the open
+ * descriptor, so a shell redirection (also ">>") keeps its meaning. Returns
+ * -1 for any other path. */
+static int named_descriptor(const char *path) {
+  if (strcmp(path, "-") == 0 || strcmp(path, "/dev/stdout") == 0)
+    return STDOUT_FILENO;
+  if (strcmp(path, "/dev/stderr") == 0)
+    return STDERR_FILENO;
+  const char *num = NULL;
+  if (strncmp(path, "/dev/fd/", 8) == 0)
+    num = path + 8;
+  else if (strncmp(path, "/proc/self/fd/", 14) == 0)
+    num = path + 14;
+  if (num == NULL || *num == '\0')
+    return -1;
+  char *end;
+  long fd = strtol(num, &end, 10);
+  return (*end == '\0' && fd >= 0 && fd <= INT_MAX) ? (int)fd : -1;
+}
+
+static const char *kind_of(mode_t mode) {
+  return S_ISDIR(mode)    ? "a directory"
+         : S_ISBLK(mode)  ? "a block device"
+         : S_ISSOCK(mode) ? "a socket"
+         : S_ISCHR(mode)  ? "a character device"
+         : S_ISFIFO(mode) ? "a FIFO"
+                          : "not a file";
+}
+
+/* Writes data to a new temporary file next to target, fsyncs it and renames
+ * it over target. */
+static int replace_regular(const char *path, const char *target, const void *data,
+                           size_t len, char *err, size_t errlen) {
+  static unsigned counter;
+  size_t plen = strlen(target) + 64;
+  char *tmp = malloc(plen);
+  if (!tmp) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    return -1;
+  }
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+    unsigned serial = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+    snprintf(tmp, plen, "%s.tmp.%ld.%u", target, (long)getpid(), serial);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST)
+      break;
+  }
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: cannot create a temporary file next to it: %s", path,
+             strerror(errno));
+    free(tmp);
+    return -1;
+  }
+  int ok = write_all(fd, data, len) == 0 && (fsync(fd) == 0 || errno == EINVAL);
+  int saved = errno;
+  if (close(fd) != 0 && ok) {
+    ok = 0;
+    saved = errno;
+  }
+  if (!ok) {
+    snprintf(err, errlen, "%s: could not write %s: %s (is the disk full?)", path, tmp,
+             strerror(saved));
+    unlink(tmp);
+    free(tmp);
+    return -1;
+  }
+  struct stat sb; /* something other than a file may have appeared since */
+  if (lstat(target, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    snprintf(err, errlen, "%s: exists and is not a regular file (it is %s), so it is not "
+             "replaced; choose a file path", path, kind_of(sb.st_mode));
+    unlink(tmp);
+    free(tmp);
+    return -1;
+  }
+  if (rename(tmp, target) != 0) {
+    snprintf(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    unlink(tmp);
+    free(tmp);
+    return -1;
+  }
+  free(tmp);
+  return 0;
+}
+
+int sdq_write_file_bytes(const char *path, const void *data, size_t len, char *err,
+                         size_t errlen) {
+  if (path == NULL || *path == '\0') {
+    snprintf(err, errlen, "no output path given");
+    return -1;
+  }
+  int named = named_descriptor(path);
+  if (named >= 0) {
+    if (named == STDOUT_FILENO)
+      fflush(stdout);
+    if (write_all(named, data, len) != 0) {
+      snprintf(err, errlen, "%s: could not write: %s", path, strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+
+  struct stat sb, lsb;
+  if (stat(path, &sb) != 0) {
+    if (errno == ENOENT && lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)) {
+      snprintf(err, errlen, "%s: is a symbolic link to a file that does not exist; create "
+               "the target or choose another path", path);
+      return -1;
+    }
+    if (errno != ENOENT) {
+      snprintf(err, errlen, "%s: cannot inspect it: %s", path, strerror(errno));
+      return -1;
+    }
+    return replace_regular(path, path, data, len, err, errlen);
+  }
+
+  if (S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode)) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      snprintf(err, errlen, "%s: cannot open %s for writing: %s", path, kind_of(sb.st_mode),
+               strerror(errno));
+      return -1;
+    }
+    int ok = write_all(fd, data, len) == 0;
+    int saved = errno;
+    if (close(fd) != 0 && ok) {
+      ok = 0;
+      saved = errno;
+    }
+    if (!ok) {
+      snprintf(err, errlen, "%s: could not write: %s", path, strerror(saved));
+      return -1;
+    }
+    return 0;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    snprintf(err, errlen, "%s: exists and is not a regular file (it is %s), so it is not "
+             "replaced; choose a file path", path, kind_of(sb.st_mode));
+    return -1;
+  }
+
+  if (lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)) {
+    char *target = realpath(path, NULL);
+    if (!target) {
+      snprintf(err, errlen, "%s: cannot resolve the symbolic link: %s", path, strerror(errno));
+      return -1;
+    }
+    int rc = replace_regular(path, target, data, len, err, errlen);
+    free(target);
+    return rc;
+  }
+  return replace_regular(path, path, data, len, err, errlen);
+}
 
 int sdq_json_write_file(const char *path, const json_t *value, char *err, size_t errlen) {
   char *text = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
@@ -18,37 +190,17 @@ int sdq_json_write_file(const char *path, const json_t *value, char *err, size_t
     return -1;
   }
   size_t len = strlen(text);
-  size_t plen = strlen(path) + 32;
-  char *tmp = malloc(plen);
-  if (!tmp) {
+  char *full = realloc(text, len + 2);
+  if (!full) {
     free(text);
     snprintf(err, errlen, "%s: out of memory", path);
     return -1;
   }
-  snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-  int ok = fd >= 0;
-  if (ok)
-    ok = write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
-  if (ok)
-    ok = fsync(fd) == 0;
-  int saved = errno;
-  if (fd >= 0 && close(fd) != 0 && ok) {
-    ok = 0;
-    saved = errno;
-  }
-  if (ok && rename(tmp, path) != 0) {
-    ok = 0;
-    saved = errno;
-  }
-  if (!ok) {
-    unlink(tmp);
-    snprintf(err, errlen, "%s: could not write the file: %s", path, strerror(saved));
-  }
-  free(tmp);
-  free(text);
-  return ok ? 0 : -1;
+  full[len] = '\n';
+  full[len + 1] = '\0';
+  int rc = sdq_write_file_bytes(path, full, len + 1, err, errlen);
+  free(full);
+  return rc;
 }
 
 int sdq_mkdir_p(const char *path, char *err, size_t errlen) {

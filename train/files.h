@@ -1,4 +1,4 @@
-/* files.h - small file helpers of the train layer: atomic JSON writes and
+/* files.h - small file helpers of the train layer: safe file and JSON writes and
  * folder creation. */
 #ifndef SDQ_TRAIN_FILES_H
 #define SDQ_TRAIN_FILES_H
@@ -11,10 +11,19 @@
 extern "C" {
 #endif
 
+/* Writes len bytes of data to path. Rule: "-", /dev/stdout, /dev/stderr and
+ * /dev/fd/N write to that descriptor; an existing character device or FIFO
+ * is written in place; a symbolic link is followed and its target replaced;
+ * any other existing non-regular file (a directory, a socket) is refused;
+ * a regular or new file is replaced atomically (a temporary file next to
+ * it, fsync, rename), so readers see the old or the complete new file.
+ * Returns 0 or -1 with a message naming the path. */
+int sdq_write_file_bytes(const char *path, const void *data, size_t len,
+                         char *err, size_t errlen);
+
 /* Writes value as indented JSON (keys in insertion order, a final newline)
- * to path.tmp.PID, fsyncs it and renames it over path, so readers see either
- * the old file or the complete new one. Returns 0 or -1 with a message
- * naming the path. */
+ * to path by the rule of sdq_write_file_bytes. Returns 0 or -1 with a
+ * message naming the path. */
 int sdq_json_write_file(const char *path, const json_t *value, char *err,
                           size_t errlen);
 

@@ -2,6 +2,7 @@
  * configurations, with official-format predictions and a JSON summary. */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -55,11 +56,13 @@ static const struct option long_opts[] = {
     {"tokenizer", required_argument, 0, OPT_TOKENIZER}, {"quiet", no_argument, 0, OPT_QUIET},
     {"help", no_argument, 0, OPT_HELP},           {0, 0, 0, 0}};
 
-static int positive(const char *opt, const char *s, long *out) {
+/* Parses an integer option in 1..hi; prints the error itself. */
+static int positive(const char *opt, const char *s, long hi, long *out) {
   char *end;
+  errno = 0;
   long v = strtol(s, &end, 10);
-  if (end == s || *end || v < 1) {
-    fprintf(stderr, "sdq eval: --%s must be a positive integer (got '%s')\n", opt, s);
+  if (end == s || *end || errno == ERANGE || v < 1 || v > hi) {
+    fprintf(stderr, "sdq eval: --%s must be an integer in 1..%ld (got '%s')\n", opt, hi, s);
     return -1;
   }
   *out = v;
@@ -105,10 +108,10 @@ int sdq_cmd_eval(int argc, char **argv) {
       }
       fprintf(stderr, "sdq eval: at most %d configurations per run\n", MAX_EVAL_CONFIGS);
       return 2;
-    case OPT_LIMIT: if (positive("limit", optarg, &limit)) return 2; break;
+    case OPT_LIMIT: if (positive("limit", optarg, 100000000L, &limit)) return 2; break;
     case OPT_IDS: ids = optarg; break;
-    case OPT_MAX_LEN: if (positive("max-len", optarg, &max_len)) return 2; break;
-    case OPT_MAX_NEW: if (positive("max-new", optarg, &max_new)) return 2; break;
+    case OPT_MAX_LEN: if (positive("max-len", optarg, 1000000L, &max_len)) return 2; break;
+    case OPT_MAX_NEW: if (positive("max-new", optarg, 1000000L, &max_new)) return 2; break;
     case OPT_OUT: out = optarg; break;
     case OPT_TOKENIZER: tokdir = optarg; break;
     case OPT_QUIET: progress = 0; break;

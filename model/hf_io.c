@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -78,13 +79,18 @@ static const char *strip_transformer(const char *name) {
   return strncmp(name, "transformer.", 12) == 0 ? name + 12 : name;
 }
 
+/* Reads integer key of root into out. Returns 0 when absent, 1 when read,
+ * -1 when not an integer, -2 when outside the range of int. */
 static int json_int(json_t *root, const char *key, int *out) {
   json_t *v = json_object_get(root, key);
   if (!v)
     return 0;
   if (!json_is_integer(v))
     return -1;
-  *out = (int)json_integer_value(v);
+  json_int_t x = json_integer_value(v);
+  if (x < INT_MIN || x > INT_MAX)
+    return -2;
+  *out = (int)x;
   return 1;
 }
 
@@ -113,7 +119,11 @@ static int read_config_json(const char *path, sdq_gpt2_config *cfg, char *err, s
   for (size_t i = 0; i < sizeof fields / sizeof fields[0] && rc == 0; i++) {
     int v;
     int got = json_int(root, fields[i].key, &v);
-    if (got < 0) {
+    if (got == -2) {
+      sdq_set_err(err, errlen, "%s: \"%s\" is %" JSON_INTEGER_FORMAT ", outside the range of int",
+                  path, fields[i].key, json_integer_value(json_object_get(root, fields[i].key)));
+      rc = -1;
+    } else if (got < 0) {
       sdq_set_err(err, errlen, "%s: \"%s\" must be an integer", path, fields[i].key);
       rc = -1;
     } else if (got == 1 && fields[i].expect < 0) {

@@ -5,6 +5,7 @@
 #include "train/setup.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +27,24 @@ const char *sdq_default_configs_path(const char *rel, char *buf, size_t len) {
   return buf;
 }
 
-static int get_int(json_t *root, const char *key, const char *alt, int *out) {
+/* Reads integer key (or alt) of root. Returns 0, -1 when missing or not an
+ * integer, -2 when outside the range of int (message in err). */
+static int get_int(json_t *root, const char *path, const char *key, const char *alt, int *out,
+                   char *err, size_t errlen) {
   json_t *v = json_object_get(root, key);
-  if (!v && alt)
+  if (!v && alt) {
     v = json_object_get(root, alt);
+    key = alt;
+  }
   if (!json_is_integer(v))
     return -1;
-  *out = (int)json_integer_value(v);
+  json_int_t x = json_integer_value(v);
+  if (x < INT_MIN || x > INT_MAX) {
+    snprintf(err, errlen, "%s: \"%s\" is %" JSON_INTEGER_FORMAT ", outside the range of int",
+             path, key, x);
+    return -2;
+  }
+  *out = (int)x;
   return 0;
 }
 
@@ -44,14 +56,16 @@ int sdq_read_model_config(const char *path, sdq_gpt2_config *cfg, char *err, siz
     return -1;
   }
   int rc = 0;
-  if (get_int(root, "n_layer", NULL, &cfg->n_layer) ||
-      get_int(root, "n_head", NULL, &cfg->n_head) ||
-      get_int(root, "n_embd", NULL, &cfg->n_embd) ||
-      get_int(root, "n_ctx", "n_positions", &cfg->n_ctx) ||
-      get_int(root, "vocab_size", NULL, &cfg->vocab_size)) {
-    snprintf(err, errlen, "%s: needs integer fields n_layer, n_head, n_embd, n_ctx (or "
-                          "n_positions) and vocab_size", path);
-    rc = -1;
+  static const char *const keys[][2] = {{"n_layer", NULL}, {"n_head", NULL}, {"n_embd", NULL},
+                                         {"n_ctx", "n_positions"}, {"vocab_size", NULL}};
+  int *fields[] = {&cfg->n_layer, &cfg->n_head, &cfg->n_embd, &cfg->n_ctx, &cfg->vocab_size};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0] && rc == 0; i++) {
+    int got = get_int(root, path, keys[i][0], keys[i][1], fields[i], err, errlen);
+    if (got == -1)
+      snprintf(err, errlen, "%s: needs integer fields n_layer, n_head, n_embd, n_ctx (or "
+                            "n_positions) and vocab_size", path);
+    if (got != 0)
+      rc = -1;
   }
   json_decref(root);
   if (rc == 0 && sdq_gpt2_config_validate(cfg, err, errlen))

@@ -1,0 +1,52 @@
+#!/bin/sh
+# test_cli_input_checks.sh - the sdq commands reject out-of-range option
+# values, malformed config.json fields, empty runs and malformed baselines
+# with a non-zero exit code and a message naming the cause.
+set -u
+sdq="${SDQ_BUILDDIR:-.}/sdq"
+data="${SDQ_SRCDIR:-.}/data/default"
+fail=0
+check() { if ! eval "$2"; then echo "FAIL: $1" >&2; fail=1; fi; }
+dir=$(mktemp -d "${TMPDIR:-/tmp}/sdq-cli-checks-XXXXXX") || exit 1
+trap 'rm -rf "$dir"' EXIT
+export OMP_NUM_THREADS=1
+
+vocab="${SDQ_SRCDIR:-.}/data/gpt2-tokenizer"
+if [ ! -s "$vocab/encoder.json" ] || [ ! -s "$data/train.json" ]; then
+  echo "test_cli_input_checks: $vocab or $data is missing (run scripts/bootstrap)" >&2
+  exit 77
+fi
+
+# A one-step random base model of the default shape (about a second).
+"$sdq" train --train-base --steps 1 --batch 1 --max-len 64 --quiet --out "$dir/t" \
+  >/dev/null 2>"$dir/err" || { cat "$dir/err" >&2; exit 1; }
+base="$dir/t/base"
+small="$dir/small.json"
+python3 - "$data/eval.json" "$small" <<'PY' 2>/dev/null || cp "$data/eval.json" "$small"
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["data"][0]["paragraphs"][0]
+p["qas"] = p["qas"][:2]
+json.dump({"version": d.get("version", "1.1"), "data": [{"title": "t", "paragraphs": [p]}]},
+          open(sys.argv[2], "w"))
+PY
+
+# 1. Integer options beyond the range of int are rejected, not wrapped.
+for arg in "--max-new 4294967297" "--max-len 4294967336" "--max-len 2147483648" \
+           "--limit 99999999999999999999"; do
+  "$sdq" eval --model "$base" --data "$small" --quiet $arg >"$dir/out" 2>"$dir/err"; rc=$?
+  check "eval $arg exits 2, got $rc" '[ $rc -eq 2 ]'
+  check "eval $arg names the range: $(cat "$dir/err")" 'grep -q "must be an integer in 1\.\." "$dir/err"'
+done
+
+# 2. config.json integers outside int are reported with the file and key.
+mkdir "$dir/wrap"
+ln -s "$base/model.safetensors" "$dir/wrap/model.safetensors"
+sed 's/"n_head": *[0-9]*/"n_head": 4294967300/' "$base/config.json" >"$dir/wrap/config.json"
+"$sdq" eval --model "$dir/wrap" --data "$small" --quiet >"$dir/out" 2>"$dir/err"; rc=$?
+check "n_head 4294967300 fails, got $rc" '[ $rc -ne 0 ]'
+check "n_head 4294967300 is named: $(cat "$dir/err")" \
+  'grep -q "wrap/config.json: \"n_head\" is 4294967300, outside the range of int" "$dir/err"'
+
+[ $fail -eq 0 ] && echo "test_cli_input_checks: all checks passed"
+exit $fail

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,8 +83,8 @@ static int parse_int(const char *opt, const char *s, long lo, long hi, long *out
 static int parse_float(const char *opt, const char *s, float *out) {
   char *end;
   float v = strtof(s, &end);
-  if (*s == '\0' || *end != '\0' || !(v >= 0.0f)) {
-    fprintf(stderr, "sdq attack: invalid %s '%s' (expected a number >= 0)\n", opt, s);
+  if (*s == '\0' || *end != '\0' || !(v >= 0.0f) || !isfinite(v)) {
+    fprintf(stderr, "sdq attack: invalid %s '%s' (expected a finite number >= 0)\n", opt, s);
     return -1;
   }
   *out = v;

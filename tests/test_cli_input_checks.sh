@@ -48,5 +48,13 @@ check "n_head 4294967300 fails, got $rc" '[ $rc -ne 0 ]'
 check "n_head 4294967300 is named: $(cat "$dir/err")" \
   'grep -q "wrap/config.json: \"n_head\" is 4294967300, outside the range of int" "$dir/err"'
 
+# 3. Non-finite attack radii and steps are rejected while parsing.
+for arg in "--eps inf" "--eps 1e400" "--step inf" "--l2-scale nan" "--eps -1"; do
+  "$sdq" attack --model "$base" --squad "$small" --quiet $arg >"$dir/out" 2>"$dir/err"; rc=$?
+  check "attack $arg exits 2, got $rc" '[ $rc -eq 2 ]'
+  check "attack $arg says why: $(cat "$dir/err")" 'grep -q "expected a finite number >= 0" "$dir/err"'
+  check "attack $arg prints no result" '[ ! -s "$dir/out" ]'
+done
+
 [ $fail -eq 0 ] && echo "test_cli_input_checks: all checks passed"
 exit $fail

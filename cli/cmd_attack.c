@@ -209,20 +209,7 @@ int sdq_cmd_attack(int argc, char **argv) {
   }
   if (csv_path) {
     sdq_buf b = {0};
-    size_t i;
-    json_t *row;
-    sdq_buf_printf(&b, "attack,target,clean_f1,adv_f1,diff,success_rate,questions\n");
-    json_array_foreach(rows, i, row) {
-      json_t *sr = json_object_get(row, "success_rate");
-      sdq_buf_printf(&b, "%s,%s,%.4f,%.4f,%.4f,", json_string_value(json_object_get(row, "attack")),
-                     json_string_value(json_object_get(row, "target")),
-                     json_number_value(json_object_get(row, "clean_f1")),
-                     json_number_value(json_object_get(row, "adv_f1")),
-                     json_number_value(json_object_get(row, "diff")));
-      if (json_is_number(sr))
-        sdq_buf_printf(&b, "%.4f", json_number_value(sr));
-      sdq_buf_printf(&b, ",%lld\n", (long long)json_integer_value(json_object_get(row, "questions")));
-    }
+    sdq_attacks_csv(&b, rows);
     if (b.failed)
       snprintf(err, sizeof err, "%s: out of memory building the CSV", csv_path);
     int w = b.failed ? -1 : sdq_write_file_atomic(csv_path, b.data, b.len, err, sizeof err);

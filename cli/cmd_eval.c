@@ -152,9 +152,32 @@ int sdq_cmd_eval(int argc, char **argv) {
       !(m = sdq_gpt2_load_hf(model_path, 1, err, sizeof err)) ||
       (lora && sdq_lora_load(m, lora, err, sizeof err)))
     goto fail;
+  if (n == 0) {
+    if (ids)
+      snprintf(err, sizeof err, "%s: lists no question id, so nothing is evaluated", ids);
+    else
+      snprintf(err, sizeof err, "%s: has no questions, so nothing is evaluated", data_path);
+    goto fail;
+  }
+  sdq_eval_options opt = {max_len ? (int)max_len : m->cfg.n_ctx, (int)max_new, progress};
+  if (opt.max_len > m->cfg.n_ctx || opt.max_new >= opt.max_len) {
+    snprintf(err, sizeof err, "--max-len %d and --max-new %d leave no room for a prompt: "
+             "need max-new < max-len <= n_ctx (%d)", opt.max_len, opt.max_new, m->cfg.n_ctx);
+    status = 2;
+    goto fail;
+  }
+
+  /* Every configuration is checked before the first evaluation starts. */
+  for (int i = 0; i < n_configs; i++) {
+    sdq_bitconfig cfg;
+    char name[256];
+    if (sdq_resolve_config(configs[i], m->cfg.n_layer, &cfg, name, sizeof name, err,
+                           sizeof err))
+      goto fail;
+    sdq_bitconfig_free(&cfg);
+  }
   if (out && sdq_mkdir_p(out, err, sizeof err))
     goto fail;
-  sdq_eval_options opt = {max_len ? (int)max_len : m->cfg.n_ctx, (int)max_new, progress};
 
   printf("%-24s %8s %8s %9s %9s %6s %8s\n", "config", "EM", "F1", "avg bits", "weighted",
          "cut", "seconds");
@@ -178,6 +201,16 @@ int sdq_cmd_eval(int argc, char **argv) {
       fprintf(stderr, "sdq eval: %s on %zu questions\n", name, n);
     if (sdq_evaluate(m, tok, &sq, subset, n, &opt, &res, err, sizeof err))
       goto fail;
+    if (res.n_skipped > 0)
+      fprintf(stderr, "sdq eval: %s: %zu of %zu questions skipped (the prompt did not fit "
+              "--max-len %d with --max-new %d)\n", name, res.n_skipped, n, opt.max_len,
+              opt.max_new);
+    if (res.n_skipped == n) {
+      sdq_eval_result_free(&res);
+      snprintf(err, sizeof err, "%s: every question was skipped, so there is no score; raise "
+               "--max-len or lower --max-new", name);
+      goto fail;
+    }
     printf("%-24s %8.2f %8.2f %9.3f %9.3f %6zu %8.1f\n", name, res.exact_match, res.f1, plain,
            weighted, res.n_cut, res.seconds);
     fflush(stdout);

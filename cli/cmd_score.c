@@ -44,7 +44,12 @@ int sdq_cmd_score(int argc, char **argv) {
     sdq_squad_free(&sq);
     return 1;
   }
-  if (score.n_missing > 0)
+  if (score.n_questions > 0 && score.n_missing == score.n_questions)
+    fprintf(stderr,
+            "sdq score: WARNING: no prediction id in %s matches a question of %s; every "
+            "question scores 0 (are the two arguments swapped? the data file comes first)\n",
+            argv[2], argv[1]);
+  else if (score.n_missing > 0)
     fprintf(stderr,
             "sdq score: %zu of %zu questions have no prediction in %s and receive score 0\n",
             score.n_missing, score.n_questions, argv[2]);

@@ -92,6 +92,12 @@ int sdq_report_write(const char *dir, const json_t *results, char *err,
  * table row lacks a key. */
 int sdq_results_fill_metrics(json_t *results, char *err, size_t errlen);
 
+/* Appends the CSV of attack rows (objects with "attack", "target",
+ * "clean_f1", "adv_f1", "diff", "success_rate", "questions") to b: a header
+ * line, then one line per row; a null or missing number is an empty cell.
+ * Used for both 'sdq attack --csv' and the suite's attacks.csv. */
+void sdq_attacks_csv(sdq_buf *b, const json_t *rows);
+
 /* ------------------------------------------------------ run metadata */
 
 /* Returns a new object with cpu_features, the kernel table (each kernel's

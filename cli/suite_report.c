@@ -109,6 +109,31 @@ static int write_buf(const char *dir, const char *name, sdq_buf *b, char *err, s
   return sdq_write_file_atomic(path, b->data ? b->data : "", b->len, err, errlen);
 }
 
+/* Appends ",X" with 4 decimals, or "," alone when key is null or missing. */
+static void csv_number(sdq_buf *b, const json_t *row, const char *key) {
+  double v = num(row, key);
+  if (isfinite(v))
+    sdq_buf_printf(b, ",%.4f", v);
+  else
+    sdq_buf_printf(b, ",");
+}
+
+void sdq_attacks_csv(sdq_buf *b, const json_t *rows) {
+  size_t i;
+  const json_t *row;
+  sdq_buf_printf(b, "attack,target,clean_f1,adv_f1,diff,success_rate,questions\n");
+  json_array_foreach(rows, i, row) {
+    csv_field(b, str(row, "attack"));
+    sdq_buf_printf(b, ",");
+    csv_field(b, str(row, "target"));
+    csv_number(b, row, "clean_f1");
+    csv_number(b, row, "adv_f1");
+    csv_number(b, row, "diff");
+    csv_number(b, row, "success_rate");
+    sdq_buf_printf(b, ",%lld\n", (long long)json_integer_value(json_object_get(row, "questions")));
+  }
+}
+
 static int write_csvs(const char *dir, const json_t *results, char *err, size_t errlen) {
   size_t i;
   const json_t *row;
@@ -135,14 +160,7 @@ static int write_csvs(const char *dir, const json_t *results, char *err, size_t 
   if (rc)
     return rc;
 
-  sdq_buf_printf(&b, "attack,target,clean_f1,adv_f1,diff,success_rate,questions\n");
-  json_array_foreach(table(results, "attacks"), i, row) {
-    csv_field(&b, str(row, "attack"));
-    sdq_buf_printf(&b, ",");
-    csv_field(&b, str(row, "target"));
-    sdq_buf_printf(&b, ",%.4f,%.4f,%.4f,%.4f,%d\n", num(row, "clean_f1"), num(row, "adv_f1"),
-                   num(row, "diff"), num(row, "success_rate"), (int)num(row, "questions"));
-  }
+  sdq_attacks_csv(&b, table(results, "attacks"));
   rc = write_buf(dir, "attacks.csv", &b, err, errlen);
   sdq_buf_free(&b);
   if (rc || !table(results, "transfer"))

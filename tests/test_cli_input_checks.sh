@@ -56,5 +56,35 @@ for arg in "--eps inf" "--eps 1e400" "--step inf" "--l2-scale nan" "--eps -1"; d
   check "attack $arg prints no result" '[ ! -s "$dir/out" ]'
 done
 
+# 4. Runs that evaluate nothing fail instead of printing 0.00.
+echo '{"version": "1.1", "data": []}' >"$dir/empty.json"
+: >"$dir/no-ids"
+for args in "--data $dir/empty.json" "--data $small --ids $dir/no-ids" \
+            "--data $small --max-len 20" "--data $small --max-new 500"; do
+  "$sdq" eval --model "$base" $args --quiet >"$dir/out" 2>"$dir/err"; rc=$?
+  check "eval $args fails, got $rc" '[ $rc -ne 0 ]'
+  check "eval $args prints no score: $(cat "$dir/out")" '! grep -q "0\.00" "$dir/out"'
+  check "eval $args says nothing is evaluated: $(cat "$dir/err")" \
+    'grep -q "nothing is evaluated\|no room for a prompt" "$dir/err"'
+done
+"$sdq" eval --model "$base" --data "$small" --config fp32 --config "$dir/none" --quiet \
+  >"$dir/out" 2>"$dir/err"; rc=$?
+check "eval with a bad second --config fails, got $rc" '[ $rc -ne 0 ]'
+check "eval with a bad second --config evaluates nothing: $(cat "$dir/out")" '[ ! -s "$dir/out" ]'
+echo '{"no-such-id": "x"}' >"$dir/preds.json"
+"$sdq" score "$small" "$dir/preds.json" >"$dir/out" 2>"$dir/err"
+check "score with no matching id warns: $(cat "$dir/err")" 'grep -q "WARNING: no prediction id" "$dir/err"'
+
+# An attack row without a success rate (no question with clean F1 > 0 on a
+# random model) has null in the JSON and an empty cell in the CSV.
+"$sdq" attack --model "$base" --squad "$small" --questions 2 --attack hotflip \
+  --target fp32_lora --flips 1 --max-new 4 --quiet --json "$dir/a.json" --csv "$dir/a.csv" \
+  2>"$dir/err"; rc=$?
+check "attack exits 0, got $rc: $(cat "$dir/err")" '[ $rc -eq 0 ]'
+if grep -q '"success_rate": null' "$dir/a.json"; then
+  check "null success rate is an empty CSV cell: $(tail -1 "$dir/a.csv")" \
+    'tail -1 "$dir/a.csv" | grep -q "^hotflip,fp32_lora,[0-9.]*,[0-9.]*,[-0-9.]*,,2$"'
+fi
+
 [ $fail -eq 0 ] && echo "test_cli_input_checks: all checks passed"
 exit $fail

@@ -125,6 +125,9 @@ int sdq_stage_save(const char *work_dir, const char *name,
 
 /* ------------------------------------------------ baseline comparison */
 
+/* The "schema" value of the results document. */
+#define SDQ_SUITE_SCHEMA "sdq-suite-results/1"
+
 /* Tolerance applied to one metric key (absolute, in the metric's own unit:
  * F1/EM points 0..100, success rate in percent, bits). Returns a negative
  * value for keys that are informational only (never compared). */
@@ -136,7 +139,10 @@ double sdq_metric_tolerance(const char *key);
  * allow_better. "Worse" means lower, except for keys ending in
  * "/success_rate", where higher is worse. Writes one
  * line per compared metric to report (may be NULL) and returns the number of
- * failures, or -1 with err when either document has no "metrics" object. */
+ * failures, or -1 with err when either document is malformed: a "schema"
+ * other than SDQ_SUITE_SCHEMA, no or an empty "metrics" object, a metric
+ * that is neither a number nor null, or an EM/F1/success rate outside
+ * 0..100. */
 int sdq_baseline_compare(const json_t *results, const json_t *baseline,
                          int allow_better, sdq_buf *report, char *err,
                          size_t errlen);

@@ -33,32 +33,70 @@ double sdq_metric_tolerance(const char *key) {
   return -1.0;
 }
 
+/* Checks that doc is a suite results document with a non-empty metric map
+ * whose values are numbers or null and whose scores lie in their range.
+ * what is "the baseline" or "the results", for the message. */
+static int check_document(const json_t *doc, const char *what, char *err, size_t errlen) {
+  const char *schema = json_string_value(json_object_get(doc, "schema"));
+  if (!schema || strcmp(schema, SDQ_SUITE_SCHEMA) != 0) {
+    snprintf(err, errlen, "%s has schema %s%s%s, expected \"" SDQ_SUITE_SCHEMA "\"; is it an "
+             "sdq suite results.json?", what, schema ? "\"" : "", schema ? schema : "(none)",
+             schema ? "\"" : "");
+    return -1;
+  }
+  const json_t *metrics = json_object_get(doc, "metrics");
+  if (!json_is_object(metrics)) {
+    snprintf(err, errlen, "%s has no \"metrics\" object; is it an sdq suite results.json?", what);
+    return -1;
+  }
+  if (json_object_size(metrics) == 0) {
+    snprintf(err, errlen, "%s has an empty \"metrics\" object, so there is nothing to compare",
+             what);
+    return -1;
+  }
+  const char *key;
+  const json_t *v;
+  json_object_foreach((json_t *)metrics, key, v) {
+    if (json_is_null(v))
+      continue;
+    if (!json_is_number(v)) {
+      snprintf(err, errlen, "%s: metric \"%s\" is not a number or null", what, key);
+      return -1;
+    }
+    double x = json_number_value(v);
+    int is_score = ends_with(key, "/em") || ends_with(key, "f1") || ends_with(key, "/success_rate");
+    if (!isfinite(x) || (is_score && !ends_with(key, "/diff") && (x < 0.0 || x > 100.0))) {
+      snprintf(err, errlen, "%s: metric \"%s\" is %g, outside 0..100", what, key, x);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int sdq_baseline_compare(const json_t *results, const json_t *baseline,
                          int allow_better, sdq_buf *report, char *err,
                          size_t errlen) {
+  if (check_document(baseline, "the baseline", err, errlen) ||
+      check_document(results, "the results", err, errlen))
+    return -1;
   const json_t *cur = json_object_get(results, "metrics");
   const json_t *base = json_object_get(baseline, "metrics");
-  if (!json_is_object(cur) || !json_is_object(base)) {
-    snprintf(err, errlen, "%s has no \"metrics\" object; is it an sdq suite results.json?",
-             json_is_object(cur) ? "the baseline" : "the results");
-    return -1;
-  }
 
   int failures = 0;
   const char *key;
   const json_t *bv;
   json_object_foreach((json_t *)base, key, bv) {
     double tol = sdq_metric_tolerance(key);
-    if (tol < 0 || json_is_null(bv))
-      continue;
     const json_t *cv = json_object_get(cur, key);
-    if (!json_is_number(cv)) {
+    if (!cv || (json_is_null(cv) && !json_is_null(bv))) {
       failures++;
       if (report)
-        sdq_buf_printf(report, "FAIL  %s: missing from this run (baseline %.2f)\n", key,
-                       json_number_value(bv));
+        sdq_buf_printf(report, "FAIL  %s: %s this run (baseline %s)\n", key,
+                       cv ? "null in" : "missing from", json_is_null(bv) ? "null" : "a number");
       continue;
     }
+    if (tol < 0 || json_is_null(bv))
+      continue;
 
     double b = json_number_value(bv), c = json_number_value(cv);
     double delta = c - b;

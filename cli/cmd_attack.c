@@ -157,8 +157,13 @@ int sdq_cmd_attack(int argc, char **argv) {
     return 2;
   }
 
-  /* 1. Model, LoRA bank, tokenizer, questions. */
   char err[1024], warn[256];
+  if (sdq_attack_grid_check(&g, err, sizeof err)) {
+    fprintf(stderr, "sdq attack: %s\n", err);
+    return 2;
+  }
+
+  /* 1. Model, LoRA bank, tokenizer, questions. */
   sdq_squad sq = {0};
   sdq_tokenizer *tok = NULL;
   sdq_gpt2 *m = sdq_gpt2_load_hf(model_dir, g.seed, err, sizeof err);
@@ -169,6 +174,11 @@ int sdq_cmd_attack(int argc, char **argv) {
       sdq_tokenizer_load(&tok, sdq_tokenizer_find_dir(tok_dir), err, sizeof err) ||
       sdq_squad_load(&sq, squad_path, warn, sizeof warn, err, sizeof err)) {
     fprintf(stderr, "sdq attack: %s\n", err);
+    goto done;
+  }
+  if (sdq_attack_grid_check_bank(&g, m, lora_dir, err, sizeof err)) {
+    fprintf(stderr, "sdq attack: %s\n", err);
+    rc = 2;
     goto done;
   }
   if ((size_t)skip >= sq.n_questions) {

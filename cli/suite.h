@@ -189,4 +189,15 @@ int sdq_attack_grid_run(struct sdq_gpt2 *m, struct sdq_tokenizer *tok,
  * object, for the stage markers. */
 json_t *sdq_attack_grid_options(const sdq_attack_grid *grid);
 
+/* Checks the grid's names and precision set before any work: every attack
+ * and target known and listed once, switch bits in 2..8, 16, 32 without
+ * repeats. Returns 0 or -1 with a message naming the bad entry. */
+int sdq_attack_grid_check(const sdq_attack_grid *grid, char *err, size_t errlen);
+
+/* Checks that the LoRA bank of m (loaded from lora_dir, for the message)
+ * has an adapter set for every random_switch bits when random_switch or the
+ * transfer matrix is requested. Returns 0 or -1 with a message. */
+int sdq_attack_grid_check_bank(const sdq_attack_grid *grid, const struct sdq_gpt2 *m,
+                               const char *lora_dir, char *err, size_t errlen);
+
 #endif

@@ -109,6 +109,85 @@ static int split_list(const char *list, char items[][64], int max) {
   return n;
 }
 
+/* Checks one comma list: non-empty items, each one of names[], no repeats. */
+static int check_list(const char *what, const char *list, const char *const *names, int n_names,
+                      const char *hint, char *err, size_t errlen) {
+  if (!list || !*list) {
+    snprintf(err, errlen, "the %s list is empty (use %s)", what, hint);
+    return -1;
+  }
+  const char *p = list;
+  char seen[8][64];
+  int n_seen = 0;
+  for (;;) {
+    size_t len = strcspn(p, ",");
+    int known = 0;
+    for (int i = 0; i < n_names; i++)
+      known |= strlen(names[i]) == len && !strncmp(p, names[i], len);
+    if (!known) {
+      snprintf(err, errlen, "unknown %s '%.*s' in '%s' (use %s)", what, (int)(len > 60 ? 60 : len),
+               p, list, hint);
+      return -1;
+    }
+    for (int i = 0; i < n_seen; i++)
+      if (strlen(seen[i]) == len && !strncmp(p, seen[i], len)) {
+        snprintf(err, errlen, "%s '%s' is listed twice in '%s'", what, seen[i], list);
+        return -1;
+      }
+    if (n_seen < 8) {
+      memcpy(seen[n_seen], p, len);
+      seen[n_seen++][len] = '\0';
+    }
+    if (p[len] == '\0')
+      return 0;
+    p += len + 1;
+  }
+}
+
+int sdq_attack_grid_check(const sdq_attack_grid *g, char *err, size_t errlen) {
+  static const char *const attacks[] = {"pgd_linf", "pgd_l2", "hotflip", "eot_pgd_linf"};
+  static const char *const targets[] = {"fp32_lora", "static_8bit", "random_switch"};
+  if (check_list("attack", g->attacks, attacks, 4, "pgd_linf, pgd_l2, hotflip or eot_pgd_linf",
+                 err, errlen) ||
+      check_list("attack target", g->targets, targets, 3,
+                 "fp32_lora, static_8bit or random_switch", err, errlen))
+    return -1;
+  if (g->n_switch < 1 || g->n_switch > SDQ_TARGET_MAX_BITS) {
+    snprintf(err, errlen, "the random_switch precision set has %d entries; give 1 to %d",
+             g->n_switch, SDQ_TARGET_MAX_BITS);
+    return -1;
+  }
+  for (int i = 0; i < g->n_switch; i++) {
+    int b = g->switch_bits[i];
+    if (!((b >= 2 && b <= 8) || b == 16 || b == 32)) {
+      snprintf(err, errlen, "invalid bits %d in the random_switch precision set (use 2..8, 16 or 32)", b);
+      return -1;
+    }
+    for (int j = 0; j < i; j++)
+      if (g->switch_bits[j] == b) {
+        snprintf(err, errlen, "bits %d appear twice in the random_switch precision set", b);
+        return -1;
+      }
+  }
+  return 0;
+}
+
+int sdq_attack_grid_check_bank(const sdq_attack_grid *g, const struct sdq_gpt2 *m,
+                               const char *lora_dir, char *err, size_t errlen) {
+  if (!strstr(g->targets, "random_switch") && !g->transfer)
+    return 0;
+  if (m->lora.cfg.rank == 0)
+    return 0; /* no bank: every precision runs the base weights alone */
+  for (int i = 0; i < g->n_switch; i++)
+    if (sdq_lora_set_index(&m->lora, g->switch_bits[i]) < 0) {
+      snprintf(err, errlen, "%s: the LoRA bank has no %d-bit adapter set, which the "
+               "random_switch precision set needs; train it or choose --switch-bits from the "
+               "bank's sets", lora_dir ? lora_dir : "the model", g->switch_bits[i]);
+      return -1;
+    }
+  return 0;
+}
+
 int sdq_attack_grid_run(sdq_gpt2 *m, sdq_tokenizer *tok, const sdq_squad *sq,
                         const size_t *qs, size_t n_q, const sdq_attack_grid *g,
                         json_t *rows, json_t *transfer_rows, char *err, size_t errlen) {

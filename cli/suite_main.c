@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/suite_run.h"
+#include "train/setup.h"
 
 #ifndef SDQ_SOURCE_DIR
 #define SDQ_SOURCE_DIR "."
@@ -126,6 +128,38 @@ static int count_configs(const char *dir) {
   if (d)
     closedir(d);
   return n;
+}
+
+/* Parses every configuration file of dir (the files step 4 evaluates:
+ * regular files whose name does not start with '.' or "README") for a
+ * model of n_layer blocks, so a bad file fails before any training. */
+static int check_configs_dir(const char *dir, int n_layer, char *err, size_t errlen) {
+  DIR *d = opendir(dir);
+  if (!d) {
+    snprintf(err, errlen, "%s: cannot open the configuration folder (use --configs DIR)", dir);
+    return -1;
+  }
+  int rc = 0, n = 0;
+  struct dirent *e;
+  while (rc == 0 && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.' || !strncmp(e->d_name, "README", 6))
+      continue;
+    char path[4200], shown[256];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    sdq_bitconfig cfg = {0};
+    rc = sdq_resolve_config(path, n_layer, &cfg, shown, sizeof shown, err, errlen);
+    sdq_bitconfig_free(&cfg);
+    n++;
+  }
+  closedir(d);
+  if (rc == 0 && n == 0) {
+    snprintf(err, errlen, "%s holds no configuration files", dir);
+    rc = -1;
+  }
+  return rc;
 }
 
 /* Reads the embedded default's shape from data/default/config.json. */
@@ -287,6 +321,18 @@ int sdq_suite_main(int argc, char **argv) {
   s.prof.base.vocab_size = sdq_tokenizer_vocab_size(s.tok);
   if (!s.model_dir && load_default_config(&s.prof.base, err, sizeof err)) {
     fprintf(stderr, "sdq suite: %s\n", err);
+    goto done;
+  }
+  /* Names and configuration files are checked before the first stage, so
+   * a typo fails in seconds, not after training. */
+  sdq_gpt2_config shape = s.prof.base;
+  char shape_path[4200];
+  snprintf(shape_path, sizeof shape_path, "%s/config.json", s.model_dir ? s.model_dir : "");
+  int have_shape = !s.model_dir || sdq_read_model_config(shape_path, &shape, err, sizeof err) == 0;
+  if (sdq_attack_grid_check(&s.prof.grid, err, sizeof err) ||
+      (have_shape && check_configs_dir(s.configs_dir, shape.n_layer, err, sizeof err))) {
+    fprintf(stderr, "sdq suite: %s\n", err);
+    rc = 2;
     goto done;
   }
   fprintf(stderr, "sdq suite: profile %s, output in %s, %zu training and %zu evaluation questions\n",

@@ -86,5 +86,29 @@ if grep -q '"success_rate": null' "$dir/a.json"; then
     'tail -1 "$dir/a.csv" | grep -q "^hotflip,fp32_lora,[0-9.]*,[0-9.]*,[-0-9.]*,,2$"'
 fi
 
+# 6. Names, configuration files and the LoRA bank are checked before any
+# long work starts.
+for args in "--attacks pgd_linf,bogus" "--targets bogus"; do
+  "$sdq" suite --quick --out "$dir/suite" $args >"$dir/out" 2>"$dir/err"; rc=$?
+  check "suite $args exits 2, got $rc" '[ $rc -eq 2 ]'
+  check "suite $args names it: $(cat "$dir/err")" 'grep -q "unknown attack.* .bogus." "$dir/err"'
+  check "suite $args trained nothing" '! ls "$dir/suite/work" 2>/dev/null | grep -q stage-'
+done
+mkdir "$dir/cfgs"
+echo "* 4" >"$dir/cfgs/a.cfg"
+echo "garbage here" >"$dir/cfgs/b.cfg"
+"$sdq" suite --quick --out "$dir/suite" --configs "$dir/cfgs" >"$dir/out" 2>"$dir/err"; rc=$?
+check "suite with a bad config file exits 2, got $rc" '[ $rc -eq 2 ]'
+check "suite names the bad config file: $(cat "$dir/err")" 'grep -q "cfgs/b.cfg" "$dir/err"'
+"$sdq" train --model "$base" --bits 4 --steps 1 --batch 1 --max-len 64 --quiet --out "$dir/l" \
+  >/dev/null 2>"$dir/err" || cat "$dir/err" >&2
+"$sdq" attack --model "$base" --lora "$dir/l/lora" --squad "$small" --switch-bits 4,6 \
+  --quiet >"$dir/out" 2>"$dir/err"; rc=$?
+check "attack with a switch bits missing from the bank exits 2, got $rc" '[ $rc -eq 2 ]'
+check "attack names the missing 6-bit set: $(cat "$dir/err")" 'grep -q "no 6-bit adapter set" "$dir/err"'
+"$sdq" attack --model "$base" --squad "$small" --attack pgd_linf,bogus --quiet \
+  >"$dir/out" 2>"$dir/err"; rc=$?
+check "attack with an unknown attack exits 2, got $rc" '[ $rc -eq 2 ]'
+
 [ $fail -eq 0 ] && echo "test_cli_input_checks: all checks passed"
 exit $fail

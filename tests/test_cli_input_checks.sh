@@ -110,5 +110,18 @@ check "attack names the missing 6-bit set: $(cat "$dir/err")" 'grep -q "no 6-bit
   >"$dir/out" 2>"$dir/err"; rc=$?
 check "attack with an unknown attack exits 2, got $rc" '[ $rc -eq 2 ]'
 
+# 7. A checkpoint does not resume on another base model of the same shape.
+"$sdq" train --train-base --seed 2 --steps 1 --batch 1 --max-len 64 --quiet --out "$dir/t2" \
+  >/dev/null 2>"$dir/err" || cat "$dir/err" >&2
+"$sdq" train --model "$base" --bits 4 --steps 2 --batch 1 --max-len 64 --checkpoint-every 1 \
+  --stop-after 1 --quiet --out "$dir/r" >/dev/null 2>"$dir/err" || cat "$dir/err" >&2
+"$sdq" train --model "$dir/t2/base" --bits 4 --steps 2 --batch 1 --max-len 64 --resume \
+  --quiet --out "$dir/r" >/dev/null 2>"$dir/err"; rc=$?
+check "resume on another base fails, got $rc" '[ $rc -ne 0 ]'
+check "resume on another base says so: $(cat "$dir/err")" 'grep -q "belongs to another run" "$dir/err"'
+"$sdq" train --model "$base" --bits 4 --steps 2 --batch 1 --max-len 64 --resume \
+  --quiet --out "$dir/r" >/dev/null 2>"$dir/err"; rc=$?
+check "resume on the same base works, got $rc: $(cat "$dir/err")" '[ $rc -eq 0 ]'
+
 [ $fail -eq 0 ] && echo "test_cli_input_checks: all checks passed"
 exit $fail

@@ -72,6 +72,7 @@ typedef struct run {
   int32_t *tokens, *targets;
   float *mask;
   sdq_bitconfig cfg; /* configuration of the current pass */
+  uint64_t base_hash; /* FNV-1a 64 of the base weights at the start of the run */
 } run;
 
 static void shuffle(run *r) {
@@ -156,15 +157,27 @@ static int rng_from_hex(const char *s, sdq_rng *g) {
   return 0;
 }
 
-/* The run's identity: a checkpoint only resumes a run with the same one. */
+/* FNV-1a 64 of n bytes: tells base models of the same shape apart. */
+static uint64_t fnv1a64(const void *data, size_t n) {
+  const unsigned char *p = data;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/* The run's identity: a checkpoint only resumes a run with the same one.
+ * It includes the checksum of the base weights the run started from, so a
+ * different base model of the same shape does not resume it. */
 static void run_identity(const run *r, char *buf, size_t len) {
   const sdq_train_options *o = r->opt;
   snprintf(buf, len,
            "mode=%s schedule=%s options=%d steps=%d batch=%d accum=%d max_len=%d loss_all=%d "
-           "joint=%d seed=%" PRIu64 " lr=%.9g params=%zu data=%zu",
+           "joint=%d seed=%" PRIu64 " lr=%.9g params=%zu data=%zu base=%016" PRIx64,
            o->train_base ? "base" : "lora", sdq_schedule_kind_name(r->sched->kind),
            r->sched->n_options, o->steps, o->batch_size, o->grad_accum, o->max_len, o->loss_all,
-           o->joint, o->seed, (double)o->adamw.lr, r->n_params, r->data->n_questions);
+           o->joint, o->seed, (double)o->adamw.lr, r->n_params, r->data->n_questions,
+           r->base_hash);
 }
 
 static char *checkpoint_path(const run *r) {
@@ -476,6 +489,8 @@ int sdq_train(sdq_gpt2 *m, sdq_tokenizer *tok, const sdq_squad *data, const sdq_
     r.n_params = m->lora.n_params;
     r.n_spans = (size_t)m->lora.cfg.n_sets * (size_t)m->lora.n_layer * SDQ_LIN_COUNT;
   }
+
+  r.base_hash = fnv1a64(m->params_memory, m->n_params * sizeof *m->params_memory);
 
   /* 1. State: optimizer, data order, buffers. */
   sdq_adamw_config acfg = opt->adamw;

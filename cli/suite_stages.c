@@ -24,18 +24,20 @@
 int sdq_suite_profile_init(const char *name, int vocab_size, sdq_suite_profile *p) {
   memset(p, 0, sizeof *p);
   snprintf(p->name, sizeof p->name, "%s", name);
-  p->base = (sdq_gpt2_config){.n_layer = 2, .n_head = 4, .n_embd = 128, .n_ctx = 256,
+  p->base = (sdq_gpt2_config){.n_layer = 2, .n_head = 4, .n_embd = 128, .n_ctx = 128,
                               .vocab_size = vocab_size};
-  p->pretrain_batch = 8;
-  p->pretrain_lr = 3e-3f;
+  /* Measured on the embedded default data: 1500 steps of 16 examples at
+   * lr 1e-3 reach F1 about 63 at fp32; lr 3e-3 trained worse in every run. */
+  p->pretrain_batch = 16;
+  p->pretrain_lr = 1e-3f;
   /* The answer-only loss needs logits at the answer positions only, which
    * skips most of the 50257-wide LM head and trains the task directly. */
   p->pretrain_loss_all = 0;
   p->lora_rank = 8;
   p->lora_alpha = 16.0f;
   p->lora_lr = 2e-3f;
-  p->batch = 8;
-  p->max_len = 256;
+  p->batch = 16;
+  p->max_len = 128;
   p->switch_bits[0] = 4, p->switch_bits[1] = 6, p->switch_bits[2] = 8;
   p->n_switch = 3;
   p->cpt_low = 4;
@@ -47,21 +49,21 @@ int sdq_suite_profile_init(const char *name, int vocab_size, sdq_suite_profile *
   p->grid.targets = "fp32_lora,static_8bit,random_switch";
 
   if (!strcmp(name, "default")) {
-    p->pretrain_steps = 800;
-    p->train_steps = 200;
-    p->cpt_steps = 200;
+    p->pretrain_steps = 1500;
+    p->train_steps = 300;
+    p->cpt_steps = 300;
     p->cpt_cycles = 4;
-    p->eval_questions = 100;
-    p->attack_questions = 30;
+    p->eval_questions = 400;
+    p->attack_questions = 40;
     return 0;
   }
   if (!strcmp(name, "quick")) {
-    p->pretrain_steps = 300;
-    p->train_steps = 60;
-    p->cpt_steps = 60;
+    p->pretrain_steps = 1200;
+    p->train_steps = 100;
+    p->cpt_steps = 100;
     p->cpt_cycles = 2;
-    p->eval_questions = 40;
-    p->attack_questions = 10;
+    p->eval_questions = 200;
+    p->attack_questions = 12;
     p->grid.steps = 3;
     p->grid.max_flips = 2;
     return 0;

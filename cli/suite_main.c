@@ -5,11 +5,13 @@
 #include <dirent.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/suite_run.h"
 #include "train/setup.h"
@@ -116,6 +118,40 @@ static int compare_with_baseline(const json_t *results, const char *baseline_pat
   }
   sdq_buf_free(&out);
   return failures > 0 ? 1 : 0;
+}
+
+/* The line printed when the suite is interrupted, built before the handler
+ * is installed so the handler only calls write(2) and raise(3). */
+static char interrupt_message[4400];
+static size_t interrupt_message_len;
+
+/* SIGINT/SIGTERM: says where the finished stages are, then dies of the same
+ * signal (SA_RESETHAND restored the default action), so the shell sees
+ * the usual exit status (130 for Ctrl-C). */
+static void on_interrupt(int sig) {
+  ssize_t w = write(STDERR_FILENO, interrupt_message, interrupt_message_len);
+  (void)w;
+  raise(sig);
+}
+
+static void install_interrupt_message(const char *work_dir) {
+  int n = snprintf(interrupt_message, sizeof interrupt_message,
+                   "\nsdq suite: interrupted; finished stages are kept in %s; rerun the same "
+                   "command to resume\n", work_dir);
+  interrupt_message_len = n < 0 ? 0 : (size_t)n < sizeof interrupt_message
+                                           ? (size_t)n : sizeof interrupt_message - 1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_interrupt;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  const int sigs[] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; i++) {
+    struct sigaction old;
+    /* A signal the caller ignores (e.g. SIGINT of a background job) stays ignored. */
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+      sigaction(sigs[i], &sa, NULL);
+  }
 }
 
 /* Counts the files of the configuration folder, for the time estimates. */
@@ -311,6 +347,7 @@ int sdq_suite_main(int argc, char **argv) {
   int rc = 1;
   s.started = now_seconds();
   snprintf(s.work_dir, sizeof s.work_dir, "%s/work", s.out_dir);
+  install_interrupt_message(s.work_dir);
   if (sdq_mkdir_p(s.work_dir, err, sizeof err) ||
       sdq_tokenizer_load(&s.tok, sdq_tokenizer_find_dir(NULL), err, sizeof err) ||
       sdq_squad_load(&s.train, s.train_path, warn, sizeof warn, err, sizeof err) ||

@@ -46,7 +46,7 @@ static void usage(FILE *out) {
 "                       creates an adapter for every whole bits in low..high.\n"
 "  --joint              every step runs all configurations of the schedule and\n"
 "                       sums their losses\n"
-"  --distill            (not available: see below)\n\n"
+"  --distill            not available: the loss API takes token targets only\n\n"
 "optimisation:\n"
 "  --steps N            optimizer steps (default 200)\n"
 "  --batch N            examples per micro-batch (default 8)\n"

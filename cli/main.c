@@ -62,6 +62,10 @@ int main(int argc, char **argv) {
       fprintf(stderr, "sdq: %s\n", err);
       return 1;
     }
+    /* getopt prefixes its messages with argv[0]: make it "sdq train", not "train". */
+    char prog[64];
+    snprintf(prog, sizeof prog, "sdq %s", commands[i].name);
+    argv[1] = prog;
     return commands[i].run(argc - 1, argv + 1);
   }
   fprintf(stderr, "sdq: unknown command '%s'. Run 'sdq --help' for the list.\n", argv[1]);

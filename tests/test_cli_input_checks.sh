@@ -129,10 +129,20 @@ check "resume on the same base works, got $rc: $(cat "$dir/err")" '[ $rc -eq 0 ]
 pid=$!
 sleep 2
 kill -TERM $pid
-wait $pid; rc=$?
+{ wait $pid; } 2>/dev/null; rc=$?
 check "interrupted suite dies of the signal, got $rc" '[ $rc -eq 143 ]'
 check "interrupted suite says how to resume: $(tail -1 "$dir/err")" \
   'grep -q "interrupted; finished stages are kept in .*int/work; rerun the same command" "$dir/err"'
+
+# 9. Bit lists with an empty or repeated item are rejected; getopt's
+# messages name the command as "sdq COMMAND".
+for bits in "4,,8" "4,4" "4," ",4"; do
+  "$sdq" eval --model "$base" --data "$small" --bits "$bits" --quiet >"$dir/out" 2>"$dir/err"; rc=$?
+  check "eval --bits $bits fails, got $rc" '[ $rc -ne 0 ]'
+  check "eval --bits $bits says why: $(cat "$dir/err")" 'grep -q "empty item\|appear twice" "$dir/err"'
+done
+"$sdq" train --no-such-option >/dev/null 2>"$dir/err"
+check "getopt message names sdq train: $(head -1 "$dir/err")" 'head -1 "$dir/err" | grep -q "^sdq train: "'
 
 [ $fail -eq 0 ] && echo "test_cli_input_checks: all checks passed"
 exit $fail

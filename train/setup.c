@@ -194,7 +194,19 @@ int sdq_parse_bits_list(const char *text, int *bits, int max, char *err, size_t 
     snprintf(err, errlen, "out of memory");
     return -1;
   }
+  size_t len = strlen(text);
+  if (len == 0 || text[0] == ',' || text[len - 1] == ',' || strstr(text, ",,")) {
+    snprintf(err, errlen, "the bit-width list '%s' has an empty item", text);
+    free(copy);
+    return -1;
+  }
   for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (int i = 0; n < max && i < n && parse_bits(tok, &bits[n]) == 0; i++)
+      if (bits[i] == bits[n]) {
+        snprintf(err, errlen, "bits %s appear twice in '%s'", tok, text);
+        free(copy);
+        return -1;
+      }
     if (n >= max || parse_bits(tok, &bits[n])) {
       snprintf(err, errlen, n >= max ? "too many bit widths in '%s' (at most %d)"
                                      : "invalid bits '%s' in the list (use 2..8, 16, 32 or fp32)",

@@ -80,8 +80,8 @@ START_TEST(symlink_is_kept_and_target_written)
 }
 END_TEST
 
-/* A dangling link is refused with a message, and stays a link. */
-START_TEST(dangling_symlink_is_refused)
+/* A dangling link is rejected with a message and stays a link. */
+START_TEST(dangling_symlink_rejected)
 {
   char link[4200];
   snprintf(link, sizeof link, "%s/dangling", scratch);
@@ -152,8 +152,8 @@ START_TEST(device_node_is_written_in_place)
 }
 END_TEST
 
-/* A directory is refused with a message that names its kind. */
-START_TEST(directory_is_refused)
+/* A directory is rejected with a message that names its kind. */
+START_TEST(directory_rejected)
 {
   char path[4200];
   snprintf(path, sizeof path, "%s/out.dir", scratch);
@@ -197,10 +197,10 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, regular_file_is_replaced);
   tcase_add_test(tc, symlink_is_kept_and_target_written);
-  tcase_add_test(tc, dangling_symlink_is_refused);
+  tcase_add_test(tc, dangling_symlink_rejected);
   tcase_add_test(tc, fifo_is_written_in_place);
   tcase_add_test(tc, device_node_is_written_in_place);
-  tcase_add_test(tc, directory_is_refused);
+  tcase_add_test(tc, directory_rejected);
   tcase_add_test(tc, dash_writes_stdout);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

@@ -1,5 +1,7 @@
 /* files.h - small file helpers of the train layer: safe file and JSON writes and
- * folder creation. */
+ * folder creation.
+ * Write rule: "-" and /dev/stdout are stdout, devices and FIFOs are written in
+ * place, symlinks are followed, regular files are replaced by temp + rename. */
 #ifndef SDQ_TRAIN_FILES_H
 #define SDQ_TRAIN_FILES_H
 
@@ -14,7 +16,7 @@ extern "C" {
 /* Writes len bytes of data to path. Rule: "-", /dev/stdout, /dev/stderr and
  * /dev/fd/N write to that descriptor; an existing character device or FIFO
  * is written in place; a symbolic link is followed and its target replaced;
- * any other existing non-regular file (a directory, a socket) is refused;
+ * any other existing non-regular file (a directory, a socket) is rejected;
  * a regular or new file is replaced atomically (a temporary file next to
  * it, fsync, rename), so readers see the old or the complete new file.
  * Returns 0 or -1 with a message naming the path. */

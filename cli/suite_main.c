@@ -372,7 +372,8 @@ int sdq_suite_main(int argc, char **argv) {
     rc = 2;
     goto done;
   }
-  fprintf(stderr, "sdq suite: profile %s, output in %s, %zu training and %zu evaluation questions\n",
+  if (s.progress)
+    fprintf(stderr, "sdq suite: profile %s, output in %s, %zu training and %zu evaluation questions\n",
             profile, s.out_dir, s.train.n_questions, s.eval.n_questions);
 
   /* 4. The stages, in order. */

@@ -124,8 +124,9 @@ static void stage_banner(sdq_suite *s, const char *name, const char *what) {
              ceil(left_units * s->seconds_done / s->units_done / 60.0));
   else
     snprintf(left, sizeof left, "time left is estimated once a stage has run");
-  fprintf(stderr, "\n[stage %d/%d] %s: %s\n  %.0f s into the suite; %s\n", s->stage_index,
-          s->n_stages, name, what, now_seconds() - s->started, left);
+  if (s->progress)
+    fprintf(stderr, "\n[stage %d/%d] %s: %s\n  %.0f s into the suite; %s\n", s->stage_index,
+            s->n_stages, name, what, now_seconds() - s->started, left);
 }
 
 static void stage_finished(sdq_suite *s, const char *name, double seconds, int cached) {
@@ -135,9 +136,10 @@ static void stage_finished(sdq_suite *s, const char *name, double seconds, int c
     s->units_done += stage_units(s, s->stage_index - 1);
     s->seconds_done += seconds;
   }
-  fprintf(stderr, "[stage %d/%d] %s %s (%.1f s%s)\n", s->stage_index, s->n_stages, name,
-          cached ? "reused from the output folder" : "done", seconds,
-          cached ? " when it ran" : "");
+  if (s->progress)
+    fprintf(stderr, "[stage %d/%d] %s %s (%.1f s%s)\n", s->stage_index, s->n_stages, name,
+            cached ? "reused from the output folder" : "done", seconds,
+            cached ? " when it ran" : "");
 }
 
 /* Loads the stage's marker when resuming; NULL when the stage must run. */
@@ -553,7 +555,8 @@ int sdq_suite_stage_configs(sdq_suite *s, char *err, size_t errlen) {
     }
     sdq_bitconfig_average_bits(&cfg, m->cfg.n_embd, &plain, &weighted);
     sdq_bitconfig_free(&cfg);
-    fprintf(stderr, "  configuration %s (%d/%d)\n", name, i + 1, n_cfg);
+    if (s->progress)
+      fprintf(stderr, "  configuration %s (%d/%d)\n", name, i + 1, n_cfg);
     if (evaluate_at(s, m, qs, n_q, &em, &f1, err, errlen)) {
       json_decref(rows);
       goto out;
@@ -623,7 +626,8 @@ int sdq_suite_stage_cpt(sdq_suite *s, char *err, size_t errlen) {
   for (int i = 0; i < s->prof.n_switch; i++) {
     int b = s->prof.switch_bits[i];
     double em3, f13, em5, f15;
-    fprintf(stderr, "  %d bits: step 3, then step 5\n", b);
+    if (s->progress)
+      fprintf(stderr, "  %d bits: step 3, then step 5\n", b);
     if (sdq_gpt2_set_uniform_bits(m3, b, 0, err, errlen) ||
         evaluate_at(s, m3, qs, n_q, &em3, &f13, err, errlen) ||
         sdq_gpt2_set_uniform_bits(m5, b, 0, err, errlen) ||

@@ -123,14 +123,15 @@ check "resume on another base says so: $(cat "$dir/err")" 'grep -q "belongs to a
   --quiet --out "$dir/r" >/dev/null 2>"$dir/err"; rc=$?
 check "resume on the same base works, got $rc: $(cat "$dir/err")" '[ $rc -eq 0 ]'
 
-# 8. An interrupted suite says where its finished stages are and how to
+# 8. With --quiet the suite prints no progress; interrupted, it says where its finished stages are and how to
 # resume. (SIGTERM: a background job of a script ignores SIGINT.)
-"$sdq" suite --quick --out "$dir/int" >/dev/null 2>"$dir/err" &
+"$sdq" suite --quick --quiet --out "$dir/int" >/dev/null 2>"$dir/err" &
 pid=$!
 sleep 2
 kill -TERM $pid
 { wait $pid; } 2>/dev/null; rc=$?
 check "interrupted suite dies of the signal, got $rc" '[ $rc -eq 143 ]'
+check "suite --quiet prints no stage line: $(head -3 "$dir/err")" '! grep -q "^\[stage\|^sdq suite: profile" "$dir/err"'
 check "interrupted suite says how to resume: $(tail -1 "$dir/err")" \
   'grep -q "interrupted; finished stages are kept in .*int/work; rerun the same command" "$dir/err"'
 

@@ -517,9 +517,9 @@ int sdq_train(sdq_gpt2 *m, sdq_tokenizer *tok, const sdq_squad *data, const sdq_
     int got = load_checkpoint(&r, err, errlen);
     if (got < 0)
       goto out;
-    if (got == 0)
+    if (got == 0 && opt->progress)
       fprintf(stderr, "sdq train: no checkpoint in %s; starting from step 0\n", opt->out_dir);
-    else
+    else if (got > 0)
       fprintf(stderr, "sdq train: resuming at step %d of %d\n", r.step, opt->steps);
   } else if (opt->out_dir) {
     char *path = checkpoint_path(&r);

@@ -58,7 +58,7 @@ int sdq_suite_profile_init(const char *name, int vocab_size, sdq_suite_profile *
     return 0;
   }
   if (!strcmp(name, "quick")) {
-    p->pretrain_steps = 1200;
+    p->pretrain_steps = 1500;
     p->train_steps = 100;
     p->cpt_steps = 100;
     p->cpt_cycles = 2;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "internal.h"
 #include "sdq_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -156,8 +157,7 @@ static int cpu_runs(sdq_isa isa) {
   }
 }
 
-/* Returns 1 when this build contains the variant's code. */
-static int built(sdq_isa isa) {
+int sdq_isa_built(sdq_isa isa) {
   switch (isa) {
   case SDQ_ISA_SCALAR:
     return 1;
@@ -212,7 +212,7 @@ int sdq_isa_supported(sdq_isa isa) {
     return 0;
   if (isa == SDQ_ISA_SCALAR)
     return 1;
-  return built(isa) && cpu_runs(isa) && sdq_isa_supported(chain_parent(isa));
+  return sdq_isa_built(isa) && cpu_runs(isa) && sdq_isa_supported(chain_parent(isa));
 }
 
 sdq_isa sdq_isa_best(void) {

@@ -199,40 +199,6 @@ static void list_supported(char *buf, size_t len) {
   }
 }
 
-/* Returns 1 when this build contains variant isa's code. */
-static int isa_built(sdq_isa isa) {
-  switch (isa) {
-  case SDQ_ISA_SCALAR:
-    return 1;
-#ifdef HAVE_AVX2
-  case SDQ_ISA_AVX2:
-    return 1;
-#endif
-#ifdef HAVE_AVX512
-  case SDQ_ISA_AVX512:
-    return 1;
-#endif
-#ifdef HAVE_AVX512VNNI
-  case SDQ_ISA_AVX512VNNI:
-    return 1;
-#endif
-#ifdef HAVE_AMX
-  case SDQ_ISA_AMX:
-    return 1;
-#endif
-#ifdef HAVE_NEON
-  case SDQ_ISA_NEON:
-    return 1;
-#endif
-#ifdef HAVE_NEONDOT
-  case SDQ_ISA_NEONDOT:
-    return 1;
-#endif
-  default:
-    return 0;
-  }
-}
-
 /* Writes why isa (not supported) cannot be used into err; what names the
  * request, e.g. "SDQ_ISA". */
 static void explain_unsupported(sdq_isa isa, const char *what, char *err,
@@ -246,7 +212,7 @@ static void explain_unsupported(sdq_isa isa, const char *what, char *err,
   int foreign = arm_variant;
 #endif
   const char *reason = "this CPU (or its OS) does not support";
-  if (!isa_built(isa) && !foreign)
+  if (!sdq_isa_built(isa) && !foreign)
     reason = "this build does not contain (configure found no compiler "
              "flags for)";
   snprintf(err, errlen, "%s=%s: %s %s; supported here: %s", what,

@@ -11,6 +11,9 @@
 
 #include "sdq_kernels.h"
 
+/* Returns 1 when this build contains variant isa's code, whatever the CPU. */
+int sdq_isa_built(sdq_isa isa);
+
 /* The portable reference: fills every entry of t. */
 void sdq_register_scalar(sdq_kernel_table *t);
 

@@ -36,10 +36,17 @@ START_TEST(train_subset_counts_match) {
 END_TEST
 
 int main(void) {
+  /* SDQ_SHARED_DIR names the shared folder when the build tree is not
+   * beside it (the sanitizer build works on a copy of the sources). */
   const char *src = getenv("SDQ_SRCDIR");
-  snprintf(dev_path, sizeof dev_path, "%s/../shared/data/squad/dev-v1.1.json", src ? src : ".");
-  snprintf(train_path, sizeof train_path, "%s/../shared/data/squad/train-v1.1-subset.json",
-           src ? src : ".");
+  const char *shared = getenv("SDQ_SHARED_DIR");
+  char shared_dir[4096];
+  if (shared && *shared)
+    snprintf(shared_dir, sizeof shared_dir, "%s", shared);
+  else
+    snprintf(shared_dir, sizeof shared_dir, "%s/../shared", src ? src : ".");
+  snprintf(dev_path, sizeof dev_path, "%s/data/squad/dev-v1.1.json", shared_dir);
+  snprintf(train_path, sizeof train_path, "%s/data/squad/train-v1.1-subset.json", shared_dir);
   if (access(dev_path, R_OK) != 0 || access(train_path, R_OK) != 0) {
     fprintf(stderr, "SKIP: the SQuAD files %s and %s are not there; "
                     "place SQuAD v1.1 in ../shared/data/squad to run this test\n",

@@ -4,8 +4,8 @@
  *
  * The throughput loops use GCC target attributes instead of per-file -m
  * flags because each probe is one small function chosen at run time; the
- * probe is only called after the kernel layer's CPU detection says the ISA
- * runs here. */
+ * probe is only called after the kernel layer's CPU detection reports that
+ * the ISA runs here. */
 #include "config.h"
 
 #include "bench/shim.h"
@@ -237,7 +237,7 @@ void sdq_bench_measure_peaks(sdq_bench_peaks *out) {
     out->int8_isa = "avx2";
   }
 #endif
-  /* NOTE: on non-x86 hosts only the clock-free bandwidth probes run, so the
-   * compute "fraction of peak" counters read 0 there. */
+  /* NOTE: on non-x86 hosts only the bandwidth probes run: the clock and the
+   * compute peaks stay 0, and so do the "fraction of peak" counters. */
   measure_bandwidth(&out->read_gbs, &out->triad_gbs);
 }

@@ -167,7 +167,7 @@ typedef struct sdq_kernel_table {
   sdq_layernorm_backward_fn layernorm_backward;
   /* impl[id] is the variant that actually implements kernel id in this
    * table: a variant without its own code for a kernel inherits the next
-   * lower variant's function, and impl says so. */
+   * lower variant's function, and impl records which one. */
   sdq_isa impl[SDQ_K_COUNT];
 } sdq_kernel_table;
 
@@ -177,8 +177,8 @@ typedef struct sdq_kernel_table {
  * later calls return the first result. */
 int sdq_kernels_init(char *err, size_t errlen);
 
-/* Returns the active table; calls sdq_kernels_init and aborts with its
- * message on stderr if that fails and nobody called it first. */
+/* Returns the active table. When sdq_kernels_init was not called before, it
+ * calls it and aborts with its message on stderr if that fails. */
 const sdq_kernel_table *sdq_kernels(void);
 
 /* Returns the table of one variant, or NULL when it is not supported here.

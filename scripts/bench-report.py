@@ -62,6 +62,13 @@ def fmt(x, digits=1):
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def verdict(r, goal):
+    """Returns the "met" cell of a target row: ?, yes or a bold no."""
+    if r is None:
+        return "?"
+    return "yes" if r >= goal else "**no**"
+
+
 def ratio(a, b):
     return None if a is None or not b else a / b
 
@@ -171,14 +178,14 @@ def main(argv):
                     continue
                 y = yard(rows, yname, 512, K, N)
                 r = ratio(s and s["gflops"], y)
-                met = "?" if r is None else ("yes" if r >= goal else "**no**")
+                met = verdict(r, goal)
                 L.append(f"| {kernel} | {K} x {N} | {fmt(s and s['gflops'])} | {yname} {fmt(y)} | {fmt(r, 2)} | {goal} | {met} |")
     for bits, goal in ((8, 1.0), (4, 0.8)):
         for K, N in SHAPES:
             s = best_sdq(rows, "qgemm_i8_nt", 512, K, N, bits=bits, isa="avx512vnni")
             y = yard(rows, "onednn_s8_nt", 512, K, N)
             r = ratio(s and s["gflops"], y)
-            met = "?" if r is None else ("yes" if r >= goal else "**no**")
+            met = verdict(r, goal)
             L.append(f"| qgemm_i8_nt int8 x {bits}-bit (avx512vnni) | {K} x {N} | {fmt(s and s['gflops'])} | onednn_s8_nt {fmt(y)} | {fmt(r, 2)} | {goal} | {met} |")
     L.append("")
     L.append("AMX-INT8: this page's machine reports no AMX, so the AMX target could not be measured here.\n")

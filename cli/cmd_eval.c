@@ -152,13 +152,6 @@ int sdq_cmd_eval(int argc, char **argv) {
       !(m = sdq_gpt2_load_hf(model_path, 1, err, sizeof err)) ||
       (lora && sdq_lora_load(m, lora, err, sizeof err)))
     goto fail;
-  if (n == 0) {
-    if (ids)
-      snprintf(err, sizeof err, "%s: lists no question id, so nothing is evaluated", ids);
-    else
-      snprintf(err, sizeof err, "%s: has no questions, so nothing is evaluated", data_path);
-    goto fail;
-  }
   sdq_eval_options opt = {max_len ? (int)max_len : m->cfg.n_ctx, (int)max_new, progress};
   if (opt.max_len > m->cfg.n_ctx || opt.max_new >= opt.max_len) {
     snprintf(err, sizeof err, "--max-len %d and --max-new %d leave no room for a prompt: "

@@ -137,8 +137,9 @@ double sdq_metric_tolerance(const char *key);
  * key: missing in results -> failure; |current - baseline| beyond the
  * tolerance -> failure when worse, and also when better unless
  * allow_better. "Worse" means lower, except for keys ending in
- * "/success_rate", where higher is worse. Writes one
- * line per compared metric to report (may be NULL) and returns the number of
+ * "/success_rate", where higher is worse. Writes a WARNING line for each
+ * differing run setting (profile, model checkpoint, question counts), then
+ * one line per compared metric, to report (may be NULL) and returns the number of
  * failures, or -1 with err when either document is malformed: a "schema"
  * other than SDQ_SUITE_SCHEMA, no or an empty "metrics" object, a metric
  * that is neither a number nor null, or an EM/F1/success rate outside

@@ -73,12 +73,54 @@ static int check_document(const json_t *doc, const char *what, char *err, size_t
   return 0;
 }
 
+/* The value at key (and, when sub is not NULL, at key.sub) printed as text
+ * into buf, or "(none)". */
+static const char *setting_text(const json_t *doc, const char *key, const char *sub, char *buf,
+                                size_t len) {
+  const json_t *v = json_object_get(doc, key);
+  if (sub)
+    v = json_object_get(v, sub);
+  if (json_is_string(v))
+    snprintf(buf, len, "\"%s\"", json_string_value(v));
+  else if (json_is_integer(v))
+    snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+  else
+    snprintf(buf, len, "(none)");
+  return buf;
+}
+
+/* Adds a WARNING line to report for each run setting that differs between
+ * the two documents: the tolerances assume both ran the same profile, model
+ * and subset sizes, so a difference there explains failures without any
+ * regression. Data paths are not compared: a clone elsewhere changes them. */
+static void warn_on_setting_changes(const json_t *results, const json_t *baseline,
+                                    sdq_buf *report) {
+  static const char *const settings[][2] = {
+      {"profile", NULL},
+      {"model", "checkpoint"},
+      {"data", "eval_questions"},
+      {"data", "attack_questions"},
+  };
+  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+    char b[256], c[256];
+    setting_text(baseline, settings[i][0], settings[i][1], b, sizeof b);
+    setting_text(results, settings[i][0], settings[i][1], c, sizeof c);
+    if (strcmp(b, c) != 0)
+      sdq_buf_printf(report, "WARNING %s%s%s differs: baseline %s, this run %s; the tolerances "
+                     "assume the same settings, so failures below may come from this\n",
+                     settings[i][0], settings[i][1] ? "." : "",
+                     settings[i][1] ? settings[i][1] : "", b, c);
+  }
+}
+
 int sdq_baseline_compare(const json_t *results, const json_t *baseline,
                          int allow_better, sdq_buf *report, char *err,
                          size_t errlen) {
   if (check_document(baseline, "the baseline", err, errlen) ||
       check_document(results, "the results", err, errlen))
     return -1;
+  if (report)
+    warn_on_setting_changes(results, baseline, report);
   const json_t *cur = json_object_get(results, "metrics");
   const json_t *base = json_object_get(baseline, "metrics");
 

@@ -342,13 +342,41 @@ int sdq_join_path(char *buf, size_t len, const char *dir, const char *name, char
   return 0;
 }
 
+/* Fails with a message when path exists and is not a regular file:
+ * rename() would put the new file in place of a device node, FIFO or
+ * socket, and fails on a folder. A path that does not exist yet is fine. */
+static int check_replaceable(const char *path, char *err, size_t errlen) {
+  struct stat sb;
+  if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode))
+    return 0;
+  sdq_set_err(err, errlen, "%s exists and is %s, so it is not replaced; choose a file path", path,
+              S_ISDIR(sb.st_mode)    ? "a folder"
+              : S_ISCHR(sb.st_mode)  ? "a character device"
+              : S_ISBLK(sb.st_mode)  ? "a block device"
+              : S_ISFIFO(sb.st_mode) ? "a FIFO"
+              : S_ISSOCK(sb.st_mode) ? "a socket"
+                                     : "not a regular file");
+  return -1;
+}
+
 int sdq_write_json_atomic(json_t *root, const char *path, char *err, size_t errlen) {
   char tmp[4200];
   if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
     sdq_set_err(err, errlen, "%s: path too long", path);
     return -1;
   }
-  if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 || rename(tmp, path) != 0) {
+  if (check_replaceable(path, err, errlen) != 0)
+    return -1;
+  if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0) {
+    sdq_set_err(err, errlen, "%s: cannot write %s: %s", path, tmp, strerror(errno));
+    unlink(tmp);
+    return -1;
+  }
+  if (check_replaceable(path, err, errlen) != 0) { /* it may have appeared meanwhile */
+    unlink(tmp);
+    return -1;
+  }
+  if (rename(tmp, path) != 0) {
     sdq_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
     unlink(tmp);
     return -1;
@@ -418,7 +446,12 @@ int sdq_gpt2_save_hf(const sdq_gpt2 *m, const char *dir, char *err,
       ts[i].data = t;
     }
 
+  /* A config.json that cannot be replaced is found before the weights are
+   * written, so a failed save does not leave new weights with an old config. */
   char path[4200];
+  if (sdq_join_path(path, sizeof path, dir, "config.json", err, errlen) != 0 ||
+      check_replaceable(path, err, errlen) != 0)
+    goto out;
   if (sdq_join_path(path, sizeof path, dir, "model.safetensors", err, errlen) != 0)
     goto out;
   sdq_st_metadata meta = {"format", "pt"};

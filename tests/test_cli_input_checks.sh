@@ -145,5 +145,34 @@ done
 "$sdq" train --no-such-option >/dev/null 2>"$dir/err"
 check "getopt message names sdq train: $(head -1 "$dir/err")" 'head -1 "$dir/err" | grep -q "^sdq train: "'
 
+# 10. Saving a base model refuses a config.json that is a FIFO before any
+# weights are written (rename() would replace the FIFO and a reader of it
+# would hang or be cut off).
+mkdir -p "$dir/f/base"
+mkfifo "$dir/f/base/config.json"
+"$sdq" train --train-base --steps 1 --batch 1 --max-len 64 --quiet --out "$dir/f" \
+  >/dev/null 2>"$dir/err"; rc=$?
+check "saving over a FIFO config.json fails, got $rc" '[ $rc -ne 0 ]'
+check "saving over a FIFO config.json says why: $(tail -1 "$dir/err")" \
+  'grep -q "config.json exists and is a FIFO, so it is not replaced" "$dir/err"'
+check "saving over a FIFO config.json writes no weights" '[ ! -e "$dir/f/base/model.safetensors" ]'
+check "the FIFO is left in place" '[ -p "$dir/f/base/config.json" ]'
+
+# 11. An id list with only comments and blank lines evaluates nothing.
+printf '# no ids here\n\n   \n' >"$dir/comment-ids"
+"$sdq" eval --model "$base" --data "$small" --ids "$dir/comment-ids" --quiet \
+  >"$dir/out" 2>"$dir/err"; rc=$?
+check "eval with a comment-only id list fails, got $rc" '[ $rc -ne 0 ]'
+check "eval with a comment-only id list says why: $(cat "$dir/err")" \
+  'grep -q "lists no question ids .*so nothing is evaluated" "$dir/err"'
+
+# 12. --compare warns when the baseline was recorded with another profile.
+b="${SDQ_SRCDIR:-.}/baselines"
+"$sdq" suite --compare "$b/default.json" --baseline "$b/quick.json" >"$dir/out" 2>"$dir/err"
+check "compare across profiles warns: $(head -3 "$dir/out")" \
+  'grep -q "^WARNING profile differs: baseline \"quick\", this run \"default\"" "$dir/out"'
+"$sdq" suite --compare "$b/quick.json" --baseline "$b/quick.json" >"$dir/out" 2>"$dir/err"
+check "compare within one profile does not warn" '! grep -q "^WARNING" "$dir/out"'
+
 [ $fail -eq 0 ] && echo "test_cli_input_checks: all checks passed"
 exit $fail

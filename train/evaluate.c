@@ -188,6 +188,17 @@ size_t *sdq_select_questions(const sdq_squad *sq, const char *ids_path, long lim
       sel[count++] = (size_t)qi;
     }
     fclose(f);
+    if (count == 0) {
+      set_err(err, errlen, "%s lists no question ids (only blank lines and '#' comments), so "
+              "nothing is evaluated; put one id of %s per line", ids_path, sq->path);
+      free(sel);
+      return NULL;
+    }
+  }
+  if (count == 0) {
+    set_err(err, errlen, "%s has no questions, so nothing is evaluated", sq->path);
+    free(sel);
+    return NULL;
   }
   if (limit > 0 && (size_t)limit < count)
     count = (size_t)limit;

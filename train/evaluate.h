@@ -58,7 +58,8 @@ int sdq_write_predictions(const char *path, const sdq_squad *sq,
  * line, '#' comments and blank lines ignored; an id not in sq is an error
  * naming the line) or, with ids_path NULL, all questions in file order;
  * then keeps at most limit of them (limit <= 0: all). Returns a malloc'ed
- * index array and its length in *n, or NULL with a message. */
+ * index array and its length in *n (at least 1), or NULL with a message;
+ * an id file that lists no id and a file without questions are errors. */
 size_t *sdq_select_questions(const sdq_squad *sq, const char *ids_path,
                              long limit, size_t *n, char *err, size_t errlen);
 

@@ -30,6 +30,11 @@ static void free_acts(sdq_gpt2 *m) {
   free(s->scratch_in); free(s->scratch_a); free(s->scratch_b);
   free(s->dres); free(s->dtmp); free(s->dqkv); free(s->du); free(s->gather);
   free(s->used_sets); free(s->run_bits);
+  free(s->loss_index); free(s->lse_soft); free(s->soft_mass);
+  s->loss_index = NULL;
+  s->lse_soft = s->soft_mass = NULL;
+  s->soft = NULL;
+  s->has_logits = 0;
   s->res = s->lnf = s->lnf_mean = s->lnf_rstd = s->mask = s->lse = NULL;
   s->tokens = s->targets = NULL;
   s->logit_row = s->row_to_logit = s->loss_rows = NULL;
@@ -99,7 +104,7 @@ int sdq_state_reserve(sdq_gpt2 *m, size_t bt, int T, char *err, size_t errlen) {
   }
   ALLOC(s->res, (L + 1) * bt * C);
   ALLOC(s->lnf, bt * C); ALLOC(s->lnf_mean, bt); ALLOC(s->lnf_rstd, bt);
-  ALLOC(s->mask, bt); ALLOC(s->lse, bt);
+  ALLOC(s->mask, bt); ALLOC(s->lse, bt); ALLOC(s->lse_soft, bt); ALLOC(s->soft_mass, bt);
   ALLOC(s->scratch_in, bt * 4 * C); ALLOC(s->scratch_a, bt * 4 * C); ALLOC(s->scratch_b, bt * 4 * C);
   ALLOC(s->dres, bt * C); ALLOC(s->dtmp, bt * C); ALLOC(s->dqkv, bt * 3 * C);
   ALLOC(s->du, bt * (r ? r : 1)); ALLOC(s->gather, bt * C);
@@ -109,10 +114,11 @@ int sdq_state_reserve(sdq_gpt2 *m, size_t bt, int T, char *err, size_t errlen) {
   s->logit_row = calloc(bt, sizeof *s->logit_row);
   s->row_to_logit = calloc(bt, sizeof *s->row_to_logit);
   s->loss_rows = calloc(bt, sizeof *s->loss_rows);
+  s->loss_index = calloc(bt, sizeof *s->loss_index);
   s->used_sets = calloc(L * SDQ_LIN_COUNT, sizeof *s->used_sets);
   s->run_bits = calloc(L * SDQ_LIN_COUNT, sizeof *s->run_bits);
   ok &= s->tokens && s->targets && s->logit_row && s->row_to_logit && s->loss_rows &&
-        s->used_sets && s->run_bits;
+        s->loss_index && s->used_sets && s->run_bits;
   if (!ok) {
     free_acts(m);
     sdq_set_err(err, errlen, "out of memory for activations of %zu rows (B*T)", bt);
@@ -138,6 +144,48 @@ static int reserve_rows(float **buf, size_t *cap, size_t rows, size_t V,
 }
 
 /* ----------------------------------------------------------- forward */
+
+/* Soft targets: alpha, tau, and one probability row per loss row. */
+static int check_soft_targets(const sdq_gpt2 *m, const sdq_gpt2_batch *b, char *err,
+                              size_t errlen) {
+  if (!b->targets) {
+    sdq_set_err(err, errlen, "soft targets need the hard targets too (batch targets is NULL)");
+    return -1;
+  }
+  if (!(b->soft_alpha >= 0.0f && b->soft_alpha <= 1.0f)) {
+    sdq_set_err(err, errlen, "distillation weight alpha %g is outside [0, 1]",
+                (double)b->soft_alpha);
+    return -1;
+  }
+  if (!(isfinite(b->soft_temp) && b->soft_temp > 0.0f)) {
+    sdq_set_err(err, errlen, "distillation temperature %g invalid (need a finite value > 0)",
+                (double)b->soft_temp);
+    return -1;
+  }
+  size_t bt = (size_t)b->B * (size_t)b->T, V = (size_t)m->cfg.vocab_size, r = 0;
+  for (size_t i = 0; i < bt; i++) {
+    if (b->loss_mask && b->loss_mask[i] == 0)
+      continue;
+    const float *p = b->soft_targets + r++ * V;
+    double sum = 0.0;
+    for (size_t v = 0; v < V; v++) {
+      if (!(isfinite(p[v]) && p[v] >= 0.0f)) {
+        sdq_set_err(err, errlen, "soft target %g for token %zu at batch row %zu position %zu "
+                                 "invalid (need a finite probability >= 0)",
+                    (double)p[v], v, i / b->T, i % b->T);
+        return -1;
+      }
+      sum += p[v];
+    }
+    if (fabs(sum - 1.0) > 1e-3) {
+      sdq_set_err(err, errlen, "soft targets at batch row %zu position %zu sum to %.6g "
+                               "(need probabilities summing to 1 within 1e-3)",
+                  i / b->T, i % b->T, sum);
+      return -1;
+    }
+  }
+  return 0;
+}
 
 static int check_batch(const sdq_gpt2 *m, const sdq_gpt2_batch *b, char *err,
                        size_t errlen) {
@@ -176,7 +224,7 @@ static int check_batch(const sdq_gpt2 *m, const sdq_gpt2_batch *b, char *err,
       return -1;
     }
   }
-  return 0;
+  return b->soft_targets ? check_soft_targets(m, b, err, errlen) : 0;
 }
 
 static void residual_add(const float *a, const float *b, float *out, size_t n) {
@@ -185,19 +233,38 @@ static void residual_add(const float *a, const float *b, float *out, size_t n) {
     out[i] = a[i] + b[i];
 }
 
-/* Returns log(sum_v exp(row[v])) of one logits row; ex holds V floats of
- * scratch. */
-static float row_logsumexp(const sdq_kernel_table *kt, const float *row, int V, float *ex) {
+/* Returns log(sum_v exp(row[v] * inv_tau)) of one logits row (inv_tau > 0;
+ * 1 gives the plain log-sum-exp bit for bit); ex holds V floats of scratch
+ * and receives exp(row[v] * inv_tau - max). */
+static float row_logsumexp(const sdq_kernel_table *kt, const float *row, int V, float inv_tau,
+                           float *ex) {
   float mx = row[0];
   for (int v = 1; v < V; v++)
     mx = row[v] > mx ? row[v] : mx;
+  mx *= inv_tau;
   for (int v = 0; v < V; v++)
-    ex[v] = row[v] - mx;
+    ex[v] = row[v] * inv_tau - mx;
   kt->vexp(ex, ex, (size_t)V);
   double sum = 0.0;
   for (int v = 0; v < V; v++)
     sum += ex[v];
   return mx + (float)log(sum);
+}
+
+/* KL(p || softmax(row * inv_tau)) in nats for a row with log-sum-exp lse of
+ * row * inv_tau; *mass receives sum(p). Terms with p == 0 add nothing. */
+static double row_kl(const float *p, const float *row, int V, float inv_tau, float lse,
+                     float *mass) {
+  double kl = 0.0, sum = 0.0;
+  for (int v = 0; v < V; v++) {
+    if (p[v] <= 0.0f)
+      continue;
+    double log_q = (double)(row[v] * inv_tau) - (double)lse;
+    kl += (double)p[v] * ((double)logf(p[v]) - log_q);
+    sum += p[v];
+  }
+  *mass = (float)sum;
+  return kl;
 }
 
 /* Selects each linear's bits and adapter set for this pass. */
@@ -230,6 +297,7 @@ int sdq_gpt2_forward(sdq_gpt2 *m, const sdq_gpt2_batch *batch, float *loss,
   int NH = m->cfg.n_head, hs = C / NH, V = m->cfg.vocab_size;
   size_t bt = (size_t)B * T, btC = bt * C;
   s->has_targets = 0;
+  s->has_logits = 0;
   if (sdq_state_reserve(m, bt, T, err, errlen) != 0 || plan_layers(m, err, errlen) != 0)
     return -1;
   s->B = B;
@@ -295,9 +363,10 @@ int sdq_gpt2_forward(sdq_gpt2 *m, const sdq_gpt2_batch *batch, float *loss,
                         (int)bt, C, SDQ_LN_EPS);
 
   /* 4. Tied LM head on the selected rows: logits = lnf wte^T. */
-  int n = 0;
+  int n = 0, n_loss = 0;
   for (size_t i = 0; i < bt; i++) {
     s->mask[i] = batch->loss_mask ? batch->loss_mask[i] : 1.0f;
+    s->loss_index[i] = s->mask[i] != 0.0f ? n_loss++ : -1;
     s->row_to_logit[i] = -1;
     if (batch->logits_masked_only && s->mask[i] == 0.0f)
       continue;
@@ -305,14 +374,20 @@ int sdq_gpt2_forward(sdq_gpt2 *m, const sdq_gpt2_batch *batch, float *loss,
     s->logit_row[n++] = (int)i;
   }
   s->n_logit_rows = n;
+  s->n_loss_rows = n_loss;
   if (reserve_rows(&s->logits, &s->cap_logits, (size_t)n, (size_t)V, err, errlen) != 0)
     return -1;
   for (int i = 0; i < n; i++)
     memcpy(s->gather + (size_t)i * C, s->lnf + (size_t)s->logit_row[i] * C, (size_t)C * sizeof(float));
   if (n > 0)
     kt->sgemm_nt(n, V, C, s->gather, C, m->params.wte, C, 0.0f, s->logits, V);
+  s->has_logits = 1;
 
-  /* 5. Mean cross-entropy over positions with nonzero mask. */
+  /* 5. Mean loss over positions with nonzero mask: the cross-entropy, mixed
+   * with the distillation KL when soft targets are given. */
+  s->soft = batch->soft_targets;
+  s->soft_alpha = batch->soft_alpha;
+  s->soft_temp = batch->soft_temp;
   if (!batch->targets) {
     if (loss)
       *loss = 0.0f;
@@ -331,20 +406,74 @@ int sdq_gpt2_forward(sdq_gpt2 *m, const sdq_gpt2_batch *batch, float *loss,
     s->cap_ce = (size_t)V * threads;
   }
   double total = 0.0, weight = 0.0;
+  double alpha = s->soft_alpha, tau = s->soft_temp;
+  float inv_tau = s->soft ? 1.0f / s->soft_temp : 1.0f;
 #pragma omp parallel for schedule(static) reduction(+ : total, weight) if ((size_t)n * V >= SDQ_OMP_MIN_WORK)
   for (size_t i = 0; i < bt; i++) {
     if (s->mask[i] == 0.0f)
       continue;
     float *ex = s->ce_scratch + (size_t)sdq_thread_id() * V;
-    s->lse[i] = row_logsumexp(kt, s->logits + (size_t)s->row_to_logit[i] * V, V, ex);
-    double ce = (double)s->lse[i] - s->logits[(size_t)s->row_to_logit[i] * V + s->targets[i]];
-    total += s->mask[i] * ce;
+    const float *lg = s->logits + (size_t)s->row_to_logit[i] * V;
+    s->lse[i] = row_logsumexp(kt, lg, V, 1.0f, ex);
+    double row_loss = (double)s->lse[i] - lg[s->targets[i]];
+    if (s->soft) {
+      const float *p = s->soft + (size_t)s->loss_index[i] * V;
+      s->lse_soft[i] = row_logsumexp(kt, lg, V, inv_tau, ex);
+      double kl = row_kl(p, lg, V, inv_tau, s->lse_soft[i], &s->soft_mass[i]);
+      row_loss = (1.0 - alpha) * row_loss + alpha * tau * tau * kl;
+    }
+    total += s->mask[i] * row_loss;
     weight += s->mask[i];
   }
   s->mask_sum = (float)weight;
   s->has_targets = 1;
   if (loss)
     *loss = weight > 0 ? (float)(total / weight) : 0.0f;
+  return 0;
+}
+
+int sdq_gpt2_loss_rows(const sdq_gpt2 *m) {
+  const struct sdq_gpt2_state *s = m->state;
+  return s && s->has_logits ? s->n_loss_rows : 0;
+}
+
+int sdq_gpt2_tempered_probs(const sdq_gpt2 *m, float tau, float *probs, int max_rows,
+                            int *n_rows, char *err, size_t errlen) {
+  const sdq_kernel_table *kt = sdq_kernels();
+  const struct sdq_gpt2_state *s = m->state;
+  if (!s || !s->has_logits) {
+    sdq_set_err(err, errlen, "tempered probabilities need a forward pass first");
+    return -1;
+  }
+  if (!(isfinite(tau) && tau > 0.0f)) {
+    sdq_set_err(err, errlen, "distillation temperature %g invalid (need a finite value > 0)",
+                (double)tau);
+    return -1;
+  }
+  if (s->n_loss_rows > max_rows) {
+    sdq_set_err(err, errlen, "the last forward pass has %d loss rows but the buffer holds %d",
+                s->n_loss_rows, max_rows);
+    return -1;
+  }
+  int V = m->cfg.vocab_size;
+  size_t bt = (size_t)s->B * s->T;
+  float inv_tau = 1.0f / tau;
+#pragma omp parallel for schedule(static) if ((size_t)s->n_loss_rows * V >= SDQ_OMP_MIN_WORK)
+  for (size_t i = 0; i < bt; i++) {
+    if (s->loss_index[i] < 0)
+      continue;
+    float *q = probs + (size_t)s->loss_index[i] * V;
+    /* q receives exp(z / tau - max); dividing by its sum normalises it. */
+    row_logsumexp(kt, s->logits + (size_t)s->row_to_logit[i] * V, V, inv_tau, q);
+    double sum = 0.0;
+    for (int v = 0; v < V; v++)
+      sum += q[v];
+    float inv_sum = (float)(1.0 / sum);
+    for (int v = 0; v < V; v++)
+      q[v] *= inv_sum;
+  }
+  if (n_rows)
+    *n_rows = s->n_loss_rows;
   return 0;
 }
 
@@ -374,8 +503,10 @@ int sdq_gpt2_backward(sdq_gpt2 *m, float loss_scale, float *d_embeds,
   int grads = m->train_base && m->grads_memory;
   sdq_gpt2_params *g = &m->grads;
 
-  /* 1. Cross-entropy and LM head: dlogits = (softmax - onehot) w / sum(w),
-   * SDQ_LM_HEAD_ROWS rows at a time; rows with mask 0 get no gradient. */
+  /* 1. Loss and LM head, SDQ_LM_HEAD_ROWS rows at a time; rows with mask 0
+   * get no gradient. Cross-entropy alone: dlogits = (softmax - onehot) w /
+   * sum(w). With soft targets p the row gets (1 - alpha) times that plus
+   * alpha tau (sum(p) softmax(z / tau) - p) w / sum(w). */
   int n = 0;
   int *rows = s->loss_rows;
   for (size_t i = 0; i < bt; i++)
@@ -398,8 +529,22 @@ int sdq_gpt2_backward(sdq_gpt2 *m, float loss_scale, float *d_embeds,
       for (int v = 0; v < V; v++)
         dl[v] = lg[v] - lse;
       kt->vexp(dl, dl, (size_t)V);
-      for (int v = 0; v < V; v++)
-        dl[v] *= w;
+      if (s->soft) {
+        const float *p = s->soft + (size_t)s->loss_index[i] * V;
+        float *q = s->ce_scratch + (size_t)sdq_thread_id() * V;
+        float inv_tau = 1.0f / s->soft_temp, lse_soft = s->lse_soft[i];
+        float w_hard = w * (1.0f - s->soft_alpha);
+        float w_soft = w * s->soft_alpha * s->soft_temp, mass = s->soft_mass[i];
+        for (int v = 0; v < V; v++)
+          q[v] = lg[v] * inv_tau - lse_soft;
+        kt->vexp(q, q, (size_t)V);
+        for (int v = 0; v < V; v++)
+          dl[v] = w_hard * dl[v] + w_soft * (mass * q[v] - p[v]);
+        w = w_hard;
+      } else {
+        for (int v = 0; v < V; v++)
+          dl[v] *= w;
+      }
       dl[s->targets[i]] -= w;
       memcpy(s->gather + (size_t)j * C, s->lnf + i * C, (size_t)C * sizeof(float));
     }

@@ -291,6 +291,11 @@ typedef struct sdq_gpt2_batch {
   const int32_t *targets;    /* (B,T) next-token ids, or NULL: no loss */
   const float *loss_mask;    /* (B,T) weights, or NULL: every position 1 */
   int logits_masked_only;    /* 1: compute logits only where loss_mask != 0 */
+  /* Distillation (soft targets); all zero for the plain cross-entropy. */
+  const float *soft_targets; /* (R, V) teacher probabilities, one row per loss
+                                row, or NULL; needs targets (see below) */
+  float soft_alpha;          /* weight of the distillation term, in [0, 1] */
+  float soft_temp;           /* temperature tau > 0 of the distillation term */
 } sdq_gpt2_batch;
 
 /* Runs the forward pass at the current bits and caches activations for
@@ -299,10 +304,40 @@ typedef struct sdq_gpt2_batch {
  * there must be in [0, V); elsewhere they are not read). When the mask sums
  * to 0 the loss is 0 and backward adds nothing. loss may be NULL.
  * Buffers grow when B*T grows and are kept for later calls.
+ *
+ * Loss rows are the positions with nonzero mask (every position without a
+ * loss_mask), taken in (b,t) order; R is their count. With soft_targets
+ * (which needs targets), row r of soft_targets is a teacher distribution p
+ * over the V tokens for loss row r, already at temperature tau (as
+ * sdq_gpt2_tempered_probs writes it), and each row's loss becomes
+ *     (1 - alpha) CE(z, target) + alpha tau^2 KL(p || softmax(z / tau))
+ * with z the row's logits (nats; the tau^2 keeps the gradient scale of the
+ * distillation term independent of tau). The mean over rows is weighted by
+ * the mask as above. The teacher is a constant: backward gives
+ *     dz = (1 - alpha) (softmax(z) - onehot) + alpha tau (softmax(z/tau) - p)
+ * times mask / sum(mask). forward keeps the soft_targets pointer and
+ * backward reads it again: keep the buffer unchanged until then.
  * Errors: bad shapes, token or target ids out of range (the message gives
- * batch row, position and value), missing LoRA set, out of memory. */
+ * batch row, position and value), soft targets without targets, alpha
+ * outside [0, 1] or tau not a finite value > 0 (NaN included), a soft
+ * target that is negative or not finite, or a row that does not sum to 1
+ * within 1e-3 (the message gives batch row, position and value), missing
+ * LoRA set, out of memory. */
 int sdq_gpt2_forward(sdq_gpt2 *m, const sdq_gpt2_batch *batch, float *loss,
                      char *err, size_t errlen);
+
+/* Number of loss rows R of the last forward pass (positions with nonzero
+ * loss mask), or 0 before any forward. */
+int sdq_gpt2_loss_rows(const sdq_gpt2 *m);
+
+/* Writes softmax(z / tau) of the R loss rows of the last forward pass, in
+ * (b,t) order, into probs (R, V): the soft_targets a student batch takes
+ * from this pass as its teacher. probs must hold max_rows * V floats; R is
+ * written to *n_rows (may be NULL). Errors: no forward pass before, tau
+ * not a finite value > 0, R > max_rows. */
+int sdq_gpt2_tempered_probs(const sdq_gpt2 *m, float tau, float *probs,
+                            int max_rows, int *n_rows, char *err,
+                            size_t errlen);
 
 /* Logits of the last forward pass at (b, t): V floats, or NULL when that row
  * was not computed (logits_masked_only with mask 0). Valid until the next

@@ -43,6 +43,7 @@ struct sdq_gpt2_state {
   size_t cap_bt;
   int B, T;
   int has_targets;            /* last forward had targets */
+  int has_logits;             /* last forward reached the LM head */
   int *used_sets;             /* (L*4) adapter set each linear ran with, -1 none */
   sdq_layer_bits *run_bits;   /* (L*4) bits each linear ran with */
   int dropout_on;             /* last forward applied LoRA dropout */
@@ -63,6 +64,12 @@ struct sdq_gpt2_state {
   size_t cap_logits;          /* rows of logits */
   int *loss_rows;             /* (BT) backward: the (b*T+t) with mask != 0 */
   float *lse;                 /* (BT) log-sum-exp of each logits row with mask != 0 */
+  int n_loss_rows;            /* rows with mask != 0 in the last forward */
+  int *loss_index;            /* (BT) loss row of (b*T+t), or -1 when mask == 0 */
+  const float *soft;          /* (n_loss_rows, V) caller's soft targets, or NULL */
+  float soft_alpha, soft_temp;
+  float *lse_soft;            /* (BT) log-sum-exp of logits / tau of the loss rows */
+  float *soft_mass;           /* (BT) sum of each soft-target row */
   float *dlogits;             /* (SDQ_LM_HEAD_ROWS, V) one chunk of dlogits */
   size_t cap_dlogits;
   float *ce_scratch;          /* per thread (V) exponentials of one row */

@@ -1,4 +1,4 @@
-/* fuzz_safetensors.c - libFuzzer harness for the safetensors reader (not part of make check).
+/* fuzz_safetensors.c - libFuzzer harness for the safetensors reader; make check replays it (tests/test_safetensors_mutations.c).
  *
  * Build and run (clang, from the source tree):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. \

@@ -1,6 +1,6 @@
 /* cmd_train.c - 'sdq train': switchable-precision LoRA training
- * (--schedule static|random|cpt, --joint) and full-parameter fp32 training
- * of a small base model (--train-base). */
+ * (--schedule static|random|cpt, --joint, --distill) and full-parameter fp32
+ * training of a small base model (--train-base). */
 #include "config.h"
 
 #include <getopt.h>
@@ -46,7 +46,12 @@ static void usage(FILE *out) {
 "                       creates an adapter for every whole bits in low..high.\n"
 "  --joint              every step runs all configurations of the schedule and\n"
 "                       sums their losses\n"
-"  --distill            not available: the loss API takes token targets only\n\n"
+"  --distill            with --joint: the highest-precision configuration (most\n"
+"                       parameter-weighted weight bits) runs first on the plain\n"
+"                       loss and is the teacher of the others, which train on\n"
+"                       (1-A) CE + A T^2 KL(teacher_T || student_T)\n"
+"  --distill-alpha A    weight A of the KL term, 0..1 (default 0.5)\n"
+"  --distill-temp T     temperature T of both softmaxes, 0.001..100 (default 2)\n\n"
 "optimisation:\n"
 "  --steps N            optimizer steps (default 200)\n"
 "  --batch N            examples per micro-batch (default 8)\n"
@@ -75,7 +80,7 @@ static void usage(FILE *out) {
 enum {
   OPT_MODEL = 256, OPT_INIT, OPT_DATA, OPT_TOKENIZER, OPT_OUT, OPT_SCHEDULE, OPT_BITS,
   OPT_CONFIG, OPT_CPT_LOW, OPT_CPT_HIGH, OPT_CPT_CYCLES, OPT_CPT_LAYERS, OPT_JOINT,
-  OPT_DISTILL, OPT_STEPS, OPT_BATCH, OPT_ACCUM, OPT_MAX_LEN, OPT_LR, OPT_WARMUP, OPT_MIN_LR,
+  OPT_DISTILL, OPT_DISTILL_ALPHA, OPT_DISTILL_TEMP, OPT_STEPS, OPT_BATCH, OPT_ACCUM, OPT_MAX_LEN, OPT_LR, OPT_WARMUP, OPT_MIN_LR,
   OPT_WD, OPT_CLIP, OPT_LOSS, OPT_RANK, OPT_ALPHA, OPT_DROPOUT, OPT_TRAIN_BASE, OPT_SEED,
   OPT_CKPT, OPT_RESUME, OPT_STOP, OPT_QUIET, OPT_HELP
 };
@@ -95,6 +100,8 @@ static const struct option long_opts[] = {
     {"cpt-layers", required_argument, 0, OPT_CPT_LAYERS},
     {"joint", no_argument, 0, OPT_JOINT},
     {"distill", no_argument, 0, OPT_DISTILL},
+    {"distill-alpha", required_argument, 0, OPT_DISTILL_ALPHA},
+    {"distill-temp", required_argument, 0, OPT_DISTILL_TEMP},
     {"steps", required_argument, 0, OPT_STEPS},
     {"batch", required_argument, 0, OPT_BATCH},
     {"accum", required_argument, 0, OPT_ACCUM},
@@ -148,7 +155,7 @@ typedef struct train_args {
   const char *configs[MAX_CONFIG_ARGS];
   int n_configs;
   sdq_schedule_kind kind;
-  int cpt_low, cpt_high, cpt_cycles, rank, warmup, loss_set;
+  int cpt_low, cpt_high, cpt_cycles, rank, warmup, loss_set, distill_set;
   float alpha, dropout;
   sdq_train_options opt;
 } train_args;
@@ -194,13 +201,15 @@ static int parse_args(int argc, char **argv, train_args *a) {
     case OPT_CPT_CYCLES: rc = int_arg("cpt-cycles", optarg, 1, 1000000, &a->cpt_cycles); break;
     case OPT_CPT_LAYERS: a->cpt_layers = optarg; break;
     case OPT_JOINT: a->opt.joint = 1; break;
-    case OPT_DISTILL:
-      /* NOTE: distillation needs a loss against the highest precision's
-       * logits (soft targets); the model API's loss takes token targets
-       * only, so this option is rejected rather than silently ignored. */
-      fprintf(stderr, "sdq train: --distill is not available: the model's loss accepts token "
-                      "targets only (no soft targets)\n");
-      return 2;
+    case OPT_DISTILL: a->opt.distill = 1; break;
+    case OPT_DISTILL_ALPHA:
+      rc = float_arg("distill-alpha", optarg, 0.0, 1.0, &a->opt.distill_alpha);
+      a->distill_set = 1;
+      break;
+    case OPT_DISTILL_TEMP:
+      rc = float_arg("distill-temp", optarg, 1e-3, 100.0, &a->opt.distill_temp);
+      a->distill_set = 1;
+      break;
     case OPT_STEPS: rc = int_arg("steps", optarg, 1, 100000000, &a->opt.steps); break;
     case OPT_BATCH: rc = int_arg("batch", optarg, 1, 4096, &a->opt.batch_size); break;
     case OPT_ACCUM: rc = int_arg("accum", optarg, 1, 4096, &a->opt.grad_accum); break;
@@ -247,6 +256,15 @@ static int parse_args(int argc, char **argv, train_args *a) {
   }
   if (!a->out) {
     fprintf(stderr, "sdq train: --out DIR is required\n");
+    return 2;
+  }
+  if (a->distill_set && !a->opt.distill) {
+    fprintf(stderr, "sdq train: --distill-alpha and --distill-temp need --distill\n");
+    return 2;
+  }
+  if (a->opt.distill && (!a->opt.joint || a->kind != SDQ_SCHEDULE_RANDOM)) {
+    fprintf(stderr, "sdq train: --distill needs --joint --schedule random with two or more "
+                    "configurations (e.g. --bits 4,8,32)\n");
     return 2;
   }
   if (a->bits && a->n_configs > 0 && a->kind != SDQ_SCHEDULE_CPT) {
@@ -323,8 +341,9 @@ static int init_lora(sdq_gpt2 *m, const sdq_schedule *s, const train_args *a, ch
   return sdq_gpt2_lora_init(m, &lc, a->opt.seed ^ 0x5D0u, err, errlen);
 }
 
-static int write_summary(const train_args *a, const sdq_schedule *s, const sdq_train_result *r,
-                         const char *saved, char *err, size_t errlen) {
+static int write_summary(const train_args *a, const sdq_schedule *s, int n_embd,
+                         const sdq_train_result *r, const char *saved, char *err,
+                         size_t errlen) {
   json_t *o = json_object();
   json_t *names = json_array();
   for (int i = 0; i < s->n_options; i++)
@@ -338,6 +357,13 @@ static int write_summary(const train_args *a, const sdq_schedule *s, const sdq_t
     json_object_set_new(o, "cpt_cycles", json_integer(s->cpt_cycles));
   }
   json_object_set_new(o, "joint", json_boolean(a->opt.joint));
+  json_object_set_new(o, "distill", json_boolean(a->opt.distill));
+  if (a->opt.distill) {
+    int teacher = sdq_train_teacher_index(s->options, s->n_options, n_embd);
+    json_object_set_new(o, "distill_teacher", json_string(s->names[teacher]));
+    json_object_set_new(o, "distill_alpha", json_real(a->opt.distill_alpha));
+    json_object_set_new(o, "distill_temp", json_real(a->opt.distill_temp));
+  }
   json_object_set_new(o, "steps", json_integer(r->steps_done));
   json_object_set_new(o, "resumed_from", json_integer(r->resumed_from));
   json_object_set_new(o, "seed", json_integer((json_int_t)a->opt.seed));
@@ -412,6 +438,15 @@ int sdq_cmd_train(int argc, char **argv) {
                   "examples, max %d tokens\n",
           sdq_schedule_kind_name(sched.kind), sched.n_options, a.opt.joint ? " (joint)" : "",
           a.opt.steps, a.opt.grad_accum, a.opt.batch_size, a.opt.max_len);
+  if (a.opt.distill) {
+    int teacher = sdq_train_teacher_index(sched.options, sched.n_options, m->cfg.n_embd);
+    double weighted;
+    sdq_bitconfig_average_bits(&sched.options[teacher], m->cfg.n_embd, NULL, &weighted);
+    fprintf(stderr, "sdq train: distillation teacher %s (%.2f weighted bits), alpha %g, "
+                    "temperature %g\n",
+            sched.names[teacher], weighted, (double)a.opt.distill_alpha,
+            (double)a.opt.distill_temp);
+  }
 
   /* 3. Train and save. */
   sdq_train_result res;
@@ -427,7 +462,7 @@ int sdq_cmd_train(int argc, char **argv) {
   snprintf(saved, sizeof saved, "%s/%s", a.out, a.opt.train_base ? "base" : "lora");
   if ((a.opt.train_base ? sdq_gpt2_save_hf(m, saved, err, sizeof err)
                         : sdq_lora_save(m, saved, err, sizeof err)) ||
-      write_summary(&a, &sched, &res, saved, err, sizeof err))
+      write_summary(&a, &sched, m->cfg.n_embd, &res, saved, err, sizeof err))
     goto fail;
   fprintf(stderr, "sdq train: %d steps in %.1f s (%.0f tokens/s), final loss %.4f; wrote %s\n",
           res.steps_done - res.resumed_from, res.seconds,

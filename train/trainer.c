@@ -42,7 +42,37 @@ sdq_train_options sdq_train_defaults(void) {
   o.seed = 1;
   o.checkpoint_every = 50;
   o.progress = 1;
+  o.distill_alpha = 0.5f;
+  o.distill_temp = 2.0f;
   return o;
+}
+
+/* Parameter-weighted mean activation bits of cfg, fp32 activations as 32. */
+static double weighted_act_bits(const sdq_bitconfig *cfg, int n_embd) {
+  double sum = 0.0, weight = 0.0;
+  for (int i = 0; i < cfg->n_layer * SDQ_LIN_COUNT; i++) {
+    int in, out;
+    sdq_linear_dims((sdq_linear)(i % SDQ_LIN_COUNT), n_embd, &in, &out);
+    int a = cfg->layers[i].a_bits;
+    sum += (double)in * out * (a == 0 ? 32 : a);
+    weight += (double)in * out;
+  }
+  return weight > 0 ? sum / weight : 32.0;
+}
+
+int sdq_train_teacher_index(const sdq_bitconfig *cfgs, int n, int n_embd) {
+  int best = 0;
+  double best_w = 0.0, best_a = 0.0;
+  for (int i = 0; i < n; i++) {
+    double w, a = weighted_act_bits(&cfgs[i], n_embd);
+    sdq_bitconfig_average_bits(&cfgs[i], n_embd, NULL, &w);
+    if (i == 0 || w > best_w || (w == best_w && a > best_a)) {
+      best = i;
+      best_w = w;
+      best_a = a;
+    }
+  }
+  return best;
 }
 
 /* ------------------------------------------------------------ run state */
@@ -71,7 +101,10 @@ typedef struct run {
   sdq_example *examples;
   int32_t *tokens, *targets;
   float *mask;
-  sdq_bitconfig cfg; /* configuration of the current pass */
+  sdq_bitconfig pass_cfg[SDQ_SCHEDULE_MAX_OPTIONS]; /* configurations of the
+                                                      current micro-batch */
+  float *teacher;    /* (rows, V) teacher probabilities, distillation only */
+  size_t teacher_rows;
   uint64_t base_hash; /* FNV-1a 64 of the base weights at the start of the run */
 } run;
 
@@ -178,6 +211,11 @@ static void run_identity(const run *r, char *buf, size_t len) {
            r->sched->n_options, o->steps, o->batch_size, o->grad_accum, o->max_len, o->loss_all,
            o->joint, o->seed, (double)o->adamw.lr, r->n_params, r->data->n_questions,
            r->base_hash);
+  /* Runs without distillation keep the identity of older checkpoints. */
+  size_t used = strlen(buf);
+  if (o->distill && used < len)
+    snprintf(buf + used, len - used, " distill=1 alpha=%.9g tau=%.9g",
+             (double)o->distill_alpha, (double)o->distill_temp);
 }
 
 static char *checkpoint_path(const run *r) {
@@ -332,8 +370,27 @@ static void print_progress(const sdq_train_options *opt, int step, double loss, 
 
 /* --------------------------------------------------------------- steps */
 
+/* Copies the teacher's tempered probabilities of the last forward pass into
+ * r->teacher, growing it to the pass's loss rows. */
+static int take_teacher(run *r, char *err, size_t errlen) {
+  size_t rows = (size_t)sdq_gpt2_loss_rows(r->m), V = (size_t)r->m->cfg.vocab_size;
+  if (rows > r->teacher_rows) {
+    float *t = realloc(r->teacher, rows * V * sizeof *t);
+    if (!t) {
+      set_err(err, errlen, "out of memory for the teacher probabilities (%zu rows of %zu)", rows,
+              V);
+      return -1;
+    }
+    r->teacher = t;
+    r->teacher_rows = rows;
+  }
+  return sdq_gpt2_tempered_probs(r->m, r->opt->distill_temp, r->teacher, (int)r->teacher_rows,
+                                 NULL, err, errlen);
+}
+
 /* Forward and backward of one micro-batch at every configuration of this
- * step; returns the mean loss over the configurations in *loss. */
+ * step; returns the mean loss over the configurations in *loss. With
+ * distillation the teacher runs first and the others learn from it. */
 static int micro_batch(run *r, int draw, double *loss, double *tokens, char *err,
                        size_t errlen) {
   const sdq_train_options *o = r->opt;
@@ -354,15 +411,33 @@ static int micro_batch(run *r, int draw, double *loss, double *tokens, char *err
   batch.logits_masked_only = 1;
 
   int n_pass = o->joint ? r->sched->n_options : 1;
+  for (int p = 0; p < n_pass; p++)
+    sdq_schedule_config_at(r->sched, r->step, o->joint ? p : draw, &r->pass_cfg[p]);
+  int teacher = o->distill ? sdq_train_teacher_index(r->pass_cfg, n_pass, r->m->cfg.n_embd) : 0;
+
+  /* With distillation the teacher runs first, then the others in schedule
+   * order. */
+  int order[SDQ_SCHEDULE_MAX_OPTIONS], n_order = 0;
+  if (o->distill)
+    order[n_order++] = teacher;
+  for (int p = 0; p < n_pass; p++)
+    if (!o->distill || p != teacher)
+      order[n_order++] = p;
+
   double sum = 0.0;
-  for (int p = 0; p < n_pass; p++) {
-    int choice = o->joint ? p : draw;
-    sdq_schedule_config_at(r->sched, r->step, choice, &r->cfg);
-    if (sdq_gpt2_set_bits(r->m, &r->cfg, err, errlen))
+  for (int k = 0; k < n_pass; k++) {
+    int p = order[k];
+    if (sdq_gpt2_set_bits(r->m, &r->pass_cfg[p], err, errlen))
       return -1;
+    batch.soft_targets = o->distill && k > 0 ? r->teacher : NULL;
+    batch.soft_alpha = o->distill_alpha;
+    batch.soft_temp = o->distill_temp;
     float l = 0.0f;
-    if (sdq_gpt2_forward(r->m, &batch, &l, err, errlen) ||
-        sdq_gpt2_backward(r->m, 1.0f / (float)o->grad_accum, NULL, err, errlen))
+    if (sdq_gpt2_forward(r->m, &batch, &l, err, errlen))
+      return -1;
+    if (o->distill && k == 0 && take_teacher(r, err, errlen))
+      return -1;
+    if (sdq_gpt2_backward(r->m, 1.0f / (float)o->grad_accum, NULL, err, errlen))
       return -1;
     sum += l;
     *tokens += (double)B * T;
@@ -421,6 +496,19 @@ static int check_options(const sdq_gpt2 *m, const sdq_squad *data, const sdq_sch
                          "it cannot be combined with the cpt schedule");
     return -1;
   }
+  if (o->distill) {
+    if (!o->joint || sched->n_options < 2) {
+      set_err(err, errlen, "distillation needs joint training over at least two configurations "
+                           "(got %s with %d)", o->joint ? "joint" : "no joint", sched->n_options);
+      return -1;
+    }
+    if (!(o->distill_alpha >= 0.0f && o->distill_alpha <= 1.0f) ||
+        !(isfinite(o->distill_temp) && o->distill_temp > 0.0f)) {
+      set_err(err, errlen, "distillation alpha %g must be in [0, 1] and temperature %g a finite "
+                           "value > 0", (double)o->distill_alpha, (double)o->distill_temp);
+      return -1;
+    }
+  }
   if (o->checkpoint_every < 0 || (o->resume && !o->out_dir)) {
     set_err(err, errlen, "resume and checkpoints need an output folder");
     return -1;
@@ -460,7 +548,9 @@ static void run_free(run *r) {
   free(r->tokens);
   free(r->targets);
   free(r->mask);
-  sdq_bitconfig_free(&r->cfg);
+  free(r->teacher);
+  for (int p = 0; p < SDQ_SCHEDULE_MAX_OPTIONS; p++)
+    sdq_bitconfig_free(&r->pass_cfg[p]);
 }
 
 int sdq_train(sdq_gpt2 *m, sdq_tokenizer *tok, const sdq_squad *data, const sdq_schedule *sched,
@@ -504,8 +594,10 @@ int sdq_train(sdq_gpt2 *m, sdq_tokenizer *tok, const sdq_squad *data, const sdq_
   r.tokens = malloc(bt * sizeof *r.tokens);
   r.targets = malloc(bt * sizeof *r.targets);
   r.mask = malloc(bt * sizeof *r.mask);
-  if (!r.order || !r.examples || !r.tokens || !r.targets || !r.mask ||
-      sdq_bitconfig_copy(&r.cfg, &sched->options[0])) {
+  int copy_failed = 0;
+  for (int p = 0; p < sched->n_options; p++)
+    copy_failed |= sdq_bitconfig_copy(&r.pass_cfg[p], &sched->options[0]) != 0;
+  if (!r.order || !r.examples || !r.tokens || !r.targets || !r.mask || copy_failed) {
     set_err(err, errlen, "out of memory allocating training buffers");
     goto out;
   }

@@ -17,6 +17,16 @@
  * The loss is the mean cross-entropy over the target tokens (the answer and
  * its newline, see prompt.h), or over every next token with loss_all.
  *
+ * Distillation (joint with distill): in every micro-batch the teacher, the
+ * highest-precision configuration of the step (sdq_train_teacher_index),
+ * runs first on the plain cross-entropy. Its probabilities at temperature
+ * distill_temp on the loss rows, taken from that same forward pass (with
+ * LoRA dropout when it is on) and held fixed, are the soft targets of every
+ * other configuration, which trains on (1 - alpha) CE + alpha tau^2 KL (see
+ * sdq_gpt2_forward). The step loss is the mean over the configurations of
+ * the loss each one trained on. The teacher's probabilities take R * V
+ * floats for the R loss rows of a micro-batch, as much as its logits.
+ *
  * Determinism: the same model, data, options and seed give bitwise the same
  * adapters. The checkpoint (OUT/checkpoint.safetensors, written atomically)
  * holds the trained parameters, the AdamW moments and step counts, the step,
@@ -47,6 +57,10 @@ typedef struct sdq_train_options {
   int max_len;          /* tokens per example, 2 .. n_ctx */
   int loss_all;         /* 1: loss on every next token, 0: answer tokens only */
   int joint;            /* 1: every step runs all schedule options, summed */
+  int distill;          /* 1 (needs joint and >= 2 options): the teacher
+                           configuration distills into the others */
+  float distill_alpha;  /* weight of the KL term, in [0, 1] */
+  float distill_temp;   /* temperature tau of the KL term, > 0 */
   int train_base;       /* 1: full-parameter fp32 training of the base model
                            (no LoRA; the schedule must be static fp32) */
   sdq_adamw_config adamw; /* total_steps is set from steps */
@@ -60,8 +74,16 @@ typedef struct sdq_train_options {
 } sdq_train_options;
 
 /* batch 4, accum 1, max_len 256, answer-only loss, AdamW defaults, seed 1,
- * checkpoints every 50 steps, progress on. steps must be set. */
+ * checkpoints every 50 steps, progress on, distillation off (alpha 0.5 and
+ * temperature 2 when turned on). steps must be set. */
 sdq_train_options sdq_train_defaults(void);
+
+/* Returns the index of the highest-precision configuration of cfgs[0..n),
+ * the teacher of distillation: the highest parameter-weighted average
+ * weight bits (sdq_bitconfig_average_bits, so 32-bit layers count 32 and
+ * 16-bit layers 16); on a tie the higher parameter-weighted activation bits
+ * (fp32 activations count 32); then the earlier configuration. n >= 1. */
+int sdq_train_teacher_index(const sdq_bitconfig *cfgs, int n, int n_embd);
 
 typedef struct sdq_train_result {
   int steps_done;     /* total steps including those before a resume */

@@ -140,7 +140,8 @@ void RunYardstick(benchmark::State &state, const YardstickInfo &y, int M, int N,
     y.run(ctx);
   const double peak = y.integer ? g_peaks.int8_gops : g_peaks.fp32_gflops;
   SetRateCounters(state, 2.0 * M * N * K, y.weight_bytes_per_element * N * K, peak);
-  state.SetLabel(y.name);
+  const char *impl = y.describe ? y.describe(ctx) : nullptr;
+  state.SetLabel(impl && *impl ? std::string(y.name) + " " + impl : std::string(y.name));
   y.destroy(ctx);
 }
 
@@ -148,6 +149,8 @@ void RegisterYardsticks() {
   for (const YardstickInfo &y : Yardsticks()) {
     for (const Shape &s : kShapes) {
       for (int M : kTokens) {
+        if (y.only_M && M != y.only_M)
+          continue;
         std::string name = std::string("yardstick/") + y.name + "/" + ShapeName(M, s.K, s.N);
         if (!y.available) {
           std::string reason = std::string("skipped: ") + y.why_unavailable;
@@ -193,6 +196,8 @@ int main(int argc, char **argv) {
   std::snprintf(buf, sizeof buf, "%d", g_peaks.threads);
   benchmark::AddCustomContext("sdq_threads", buf);
   benchmark::AddCustomContext("sdq_compiler", __VERSION__);
+  benchmark::AddCustomContext("sdq_openblas_core", YardstickBlasCore());
+  benchmark::AddCustomContext("sdq_onednn_max_isa", YardstickDnnlMaxIsa());
 
   RegisterSdq();
   RegisterYardsticks();

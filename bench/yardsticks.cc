@@ -8,7 +8,10 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <string>
 #include <vector>
+
+#include "bench/shim.h"
 
 #ifdef HAVE_OPENBLAS
 #include <cblas.h>
@@ -76,6 +79,47 @@ void BlasRun(void *p) {
 }
 
 void BlasDestroy(void *p) { delete static_cast<BlasCtx *>(p); }
+
+// Cold fp32 GEMV, the decode step y[N] = W[N,K] x[K]: enough copies of W to
+// overflow the last-level cache twice, one copy per call in turn, so every
+// call streams its weights from DRAM.
+struct GemvCtx {
+  int N, K, copies, next;
+  std::vector<float> w, x, y;
+};
+
+void *GemvColdCreate(int M, int N, int K, char *err, std::size_t len) {
+  if (M != 1) {
+    std::snprintf(err, len, "the GEMV yardstick is defined for M = 1 only");
+    return nullptr;
+  }
+  const double bytes = 4.0 * N * K;
+  int copies = static_cast<int>(2.0 * sdq_bench_llc_bytes() / bytes) + 1;
+  if (copies < 2)
+    copies = 2;
+  try {
+    auto *ctx = new GemvCtx{N, K, copies, 0, {}, {}, {}};
+    ctx->w.resize(static_cast<std::size_t>(copies) * N * K);
+    ctx->x.resize(static_cast<std::size_t>(K));
+    ctx->y.resize(static_cast<std::size_t>(N));
+    FillRandom(ctx->w.data(), ctx->w.size(), 3);
+    FillRandom(ctx->x.data(), ctx->x.size(), 4);
+    return ctx;
+  } catch (const std::bad_alloc &) {
+    std::snprintf(err, len, "out of memory for %d copies of a %d x %d matrix", copies, N, K);
+    return nullptr;
+  }
+}
+
+void GemvColdRun(void *p) {
+  auto *x = static_cast<GemvCtx *>(p);
+  const float *w = x->w.data() + static_cast<std::size_t>(x->next) * x->N * x->K;
+  x->next = (x->next + 1) % x->copies;
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, x->N, x->K, 1.0f, w, x->K, x->x.data(), 1, 0.0f,
+              x->y.data(), 1);
+}
+
+void GemvColdDestroy(void *p) { delete static_cast<GemvCtx *>(p); }
 #endif
 
 #ifdef HAVE_DNNL
@@ -86,6 +130,7 @@ struct DnnlCtx {
   dnnl::stream stream{engine};
   dnnl::matmul prim;
   dnnl::memory src, weights, dst;
+  std::string impl;
 };
 
 template <bool kInt8>
@@ -102,6 +147,7 @@ void *DnnlCreate(int M, int N, int K, char *err, std::size_t len) {
     dnnl::memory::desc dst_md({M, N}, out_type, tag::ab);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, any_w_md, dst_md), ctx->engine);
     ctx->prim = dnnl::matmul(pd);
+    ctx->impl = pd.impl_info_str();
     ctx->src = dnnl::memory(src_md, ctx->engine);
     ctx->dst = dnnl::memory(dst_md, ctx->engine);
     dnnl::memory plain_w(plain_w_md, ctx->engine);
@@ -137,6 +183,8 @@ void DnnlRun(void *p) {
 }
 
 void DnnlDestroy(void *p) { delete static_cast<DnnlCtx *>(p); }
+
+const char *DnnlDescribe(void *p) { return static_cast<DnnlCtx *>(p)->impl.c_str(); }
 #endif
 
 } // namespace
@@ -147,13 +195,17 @@ const std::vector<YardstickInfo> &Yardsticks() {
       {"openblas_sgemm_nt", true, "", false, 4.0, BlasCreate<Layout::kNT>, BlasRun, BlasDestroy},
       {"openblas_sgemm_nn", true, "", false, 4.0, BlasCreate<Layout::kNN>, BlasRun, BlasDestroy},
       {"openblas_sgemm_tn", true, "", false, 4.0, BlasCreate<Layout::kTN>, BlasRun, BlasDestroy},
+      {"openblas_sgemv_cold", true, "", false, 4.0, GemvColdCreate, GemvColdRun, GemvColdDestroy,
+       1},
 #else
       {"openblas_sgemm_nt", false, "OpenBLAS was not found at configure time", false, 4.0,
        nullptr, nullptr, nullptr},
 #endif
 #ifdef HAVE_DNNL
-      {"onednn_f32_nt", true, "", false, 4.0, DnnlCreate<false>, DnnlRun, DnnlDestroy},
-      {"onednn_s8_nt", true, "", true, 1.0, DnnlCreate<true>, DnnlRun, DnnlDestroy},
+      {"onednn_f32_nt", true, "", false, 4.0, DnnlCreate<false>, DnnlRun, DnnlDestroy, 0,
+       DnnlDescribe},
+      {"onednn_s8_nt", true, "", true, 1.0, DnnlCreate<true>, DnnlRun, DnnlDestroy, 0,
+       DnnlDescribe},
 #else
       {"onednn_f32_nt", false, "oneDNN was not found at configure time", false, 4.0, nullptr,
        nullptr, nullptr},
@@ -162,4 +214,17 @@ const std::vector<YardstickInfo> &Yardsticks() {
 #endif
   };
   return all;
+}
+
+const char *YardstickBlasCore() {
+#ifdef HAVE_OPENBLAS
+  return openblas_get_corename();
+#else
+  return "";
+#endif
+}
+
+const char *YardstickDnnlMaxIsa() {
+  const char *isa = std::getenv("ONEDNN_MAX_CPU_ISA");
+  return isa ? isa : "";
 }

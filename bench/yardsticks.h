@@ -17,9 +17,20 @@ struct YardstickInfo {
   void *(*create)(int M, int N, int K, char *err, std::size_t len);
   void (*run)(void *ctx);
   void (*destroy)(void *ctx);
+  // Only this token count M is measured (0: every M of the benchmark).
+  int only_M;
+  // The library's name for the implementation that runs (e.g. oneDNN's
+  // "brg:avx512_core_vnni"), or nullptr when the library does not say.
+  const char *(*describe)(void *ctx);
 };
 
 // Every yardstick, available or not, in a fixed order.
 const std::vector<YardstickInfo> &Yardsticks();
+
+// How the libraries were restricted for this run, for the report's context:
+// OpenBLAS's core name and ONEDNN_MAX_CPU_ISA as the environment set them
+// ("" when not built in or not set).
+const char *YardstickBlasCore();
+const char *YardstickDnnlMaxIsa();
 
 #endif

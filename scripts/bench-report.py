@@ -2,6 +2,7 @@
 """Generate docs/BENCHMARKS.md from the JSON that bench/sdq-bench writes.
 
 usage: bench-report.py RESULTS.json OUTPUT.md [MODEL_RESULTS.json] [--notes FILE]
+                       [--restricted TAG=FILE]...
 
 The page lists, per kernel and shape, the best sdq variant next to the
 yardstick measured in the same run, the ratio, and the fraction of the
@@ -10,6 +11,13 @@ of missed targets come from a hand-written notes file (default
 bench/NOTES.md beside this script's repository) and are copied verbatim.
 When MODEL_RESULTS.json (written by bench/sdq-bench-model) is given and
 exists, a "Model" section lists the tokenizer and GPT-2 124M rates.
+
+Each --restricted TAG=FILE adds the yardsticks of another sdq-bench run in
+which the libraries were limited to an instruction set (OpenBLAS through
+OPENBLAS_CORETYPE, oneDNN through ONEDNN_MAX_CPU_ISA; a library picks its
+kernels once per process, so this needs its own run). Its yardsticks are
+named NAME@TAG: `make bench-run` writes avx2 (Haswell OpenBLAS, AVX2 oneDNN)
+and vnni (oneDNN limited to AVX-512 VNNI, which matters on AMX machines).
 """
 import json
 import os
@@ -38,11 +46,28 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def pick_runs(benchmarks):
+    """Picks one entry per benchmark: the median aggregate where the run had
+    --benchmark_repetitions, else the single iteration run. Skipped
+    benchmarks have no aggregate and keep their iteration entry."""
+    medians = {b.get("run_name"): b for b in benchmarks
+               if b.get("run_type") == "aggregate" and b.get("aggregate_name") == "median"}
+    out = []
+    for b in benchmarks:
+        name = b.get("run_name", b["name"])
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                out.append(b)
+        elif name not in medians and (b.get("repetition_index", 0) == 0):
+            out.append(b)
+    return out
+
+
 def load(path):
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
     rows = []
-    for b in data.get("benchmarks", []):
+    for b in pick_runs(data.get("benchmarks", [])):
         m = NAME_RE.match(b.get("run_name", b["name"]))
         if not m:
             continue
@@ -54,6 +79,7 @@ def load(path):
         r["gflops"] = b.get("GFLOPS")
         r["peak_frac"] = b.get("peak_frac")
         r["weight_gbs"] = b.get("weight_GBs")
+        r["label"] = b.get("label", "")
         rows.append(r)
     return data.get("context", {}), rows
 
@@ -87,11 +113,49 @@ def best_sdq(rows, kernel, M, K, N, bits=None, temp=None, isa=None):
     return best
 
 
-def yard(rows, name, M, K, N):
+def yard_row(rows, name, M, K, N):
     for r in rows:
         if r["src"] == "yardstick" and r["kernel"] == name and (r["M"], r["K"], r["N"]) == (M, K, N):
-            return None if r["error"] else r["gflops"]
+            return None if r["error"] else r
     return None
+
+
+def yard(rows, name, M, K, N):
+    r = yard_row(rows, name, M, K, N)
+    return r and r["gflops"]
+
+
+def impls(rows, name):
+    """The implementation names a yardstick reported (oneDNN's impl_info_str)."""
+    seen = []
+    for r in rows:
+        if r["src"] == "yardstick" and r["kernel"] == name and not r["error"]:
+            impl = r["label"][len(name):].strip()
+            if impl and impl not in seen:
+                seen.append(impl)
+    return ", ".join(seen) or "-"
+
+
+def load_restricted(spec):
+    """Rows of the yardsticks in a --restricted TAG=FILE run, named NAME@TAG,
+    and that run's context."""
+    tag, _, path = spec.partition("=")
+    if not tag or not path:
+        raise SystemExit(f"--restricted {spec}: expected TAG=FILE")
+    ctx, rows = load(path)
+    out = []
+    for r in rows:
+        if r["src"] == "yardstick":
+            r["label"] = r["label"].replace(r["kernel"], f"{r['kernel']}@{tag}", 1)
+            r["kernel"] = f"{r['kernel']}@{tag}"
+            out.append(r)
+    return ctx, out
+
+
+def target_row(L, what, K, N, s_val, yname, y_val, goal):
+    r = ratio(s_val, y_val)
+    L.append(f"| {what} | {K} x {N} | {fmt(s_val)} | {yname} {fmt(y_val)} | {fmt(r, 2)} | "
+             f"{goal} | {verdict(r, goal)} |")
 
 
 MODEL_RE = re.compile(
@@ -111,7 +175,7 @@ def model_section(path):
          "each row (SQuAD answers); `loss=all`: on every position. Decode excludes the prompt.\n",
          "| benchmark | bits | shape | rate (wall) | rate (CPU) | peak RSS MiB |",
          "| --- | ---: | --- | ---: | ---: | ---: |"]
-    for b in data.get("benchmarks", []):
+    for b in pick_runs(data.get("benchmarks", [])):
         m = MODEL_RE.match(b.get("run_name", b["name"]))
         if not m:
             continue
@@ -147,6 +211,17 @@ def main(argv):
     if not rows:
         print(f"{results}: no sdq benchmark results found", file=sys.stderr)
         return 1
+    restricted = {}
+    for i, a in enumerate(argv):
+        if a == "--restricted" and i + 1 < len(argv):
+            tag = argv[i + 1].partition("=")[0]
+            if not os.path.exists(argv[i + 1].partition("=")[2]):
+                print(f"bench-report: {argv[i + 1]}: no such file; its targets are shown as ?",
+                      file=sys.stderr)
+                continue
+            rctx, rrows = load_restricted(argv[i + 1])
+            restricted[tag] = rctx
+            rows.extend(rrows)
 
     L = []
     L.append("# sdq kernel benchmarks\n")
@@ -164,31 +239,60 @@ def main(argv):
     L.append(f"| commit | {ctx.get('sdq_commit', '?')} |")
     L.append(f"| date | {ctx.get('date', datetime.now(timezone.utc).isoformat())} |")
     L.append(f"| Google Benchmark | library build type {ctx.get('library_build_type', '?')} |")
+    L.append(f"| OpenBLAS kernels | {ctx.get('sdq_openblas_core') or '?'} (as it chose them); "
+             f"{restricted.get('avx2', {}).get('sdq_openblas_core') or '-'} in the avx2 run |")
+    L.append(f"| oneDNN s8 implementation | {impls(rows, 'onednn_s8_nt')}; vnni run: "
+             f"{impls(rows, 'onednn_s8_nt@vnni')}; avx2 run: {impls(rows, 'onednn_s8_nt@avx2')} |")
+    L.append(f"| oneDNN f32 implementation | {impls(rows, 'onednn_f32_nt')} |")
     L.append("")
 
     # Targets first: they are what a reader looks for.
-    L.append("## Targets (M = 512, both cores)\n")
-    L.append("| target | shape K x N | sdq GFLOP/s | yardstick | ratio | goal | met |")
+    L.append("## Targets (both cores)\n")
+    L.append("Each sdq figure is the best variant named in the row; each yardstick was measured in "
+             "the same `make bench-run`. `@avx2` and `@vnni` yardsticks come from the runs with the "
+             "libraries restricted to that instruction set.\n")
+    L.append("| target | shape K x N | sdq | yardstick | ratio | goal | met |")
     L.append("| --- | --- | ---: | --- | ---: | ---: | --- |")
-    for kernel, layout in (("sgemm_nt", "nt"), ("sgemm_nn", "nn"), ("sgemm_tn", "tn")):
-        for K, N in SHAPES:
-            s = best_sdq(rows, kernel, 512, K, N)
-            for yname, goal in ((f"openblas_sgemm_{layout}", 1.0), ("onednn_f32_nt", 0.9)):
-                if yname == "onednn_f32_nt" and layout != "nt":
-                    continue
-                y = yard(rows, yname, 512, K, N)
-                r = ratio(s and s["gflops"], y)
-                met = verdict(r, goal)
-                L.append(f"| {kernel} | {K} x {N} | {fmt(s and s['gflops'])} | {yname} {fmt(y)} | {fmt(r, 2)} | {goal} | {met} |")
+    for isa, suffix, goals in (("avx512", "", ((1.0, "openblas"), (0.9, "onednn"))),
+                               ("avx2", "@avx2", ((0.9, "openblas"),))):
+        for kernel, layout in (("sgemm_nt", "nt"), ("sgemm_nn", "nn"), ("sgemm_tn", "tn")):
+            for K, N in SHAPES:
+                s_row = best_sdq(rows, kernel, 512, K, N, isa=isa)
+                for goal, lib in goals:
+                    if lib == "onednn" and layout != "nt":
+                        continue
+                    yname = (f"openblas_sgemm_{layout}" if lib == "openblas" else "onednn_f32_nt") + suffix
+                    target_row(L, f"{kernel} M=512 ({isa}) GFLOP/s", K, N, s_row and s_row["gflops"],
+                               yname, yard(rows, yname, 512, K, N), goal)
+    vnni_yard = "onednn_s8_nt@vnni" if "vnni" in restricted else "onednn_s8_nt"
     for bits, goal in ((8, 1.0), (4, 0.8)):
         for K, N in SHAPES:
-            s = best_sdq(rows, "qgemm_i8_nt", 512, K, N, bits=bits, isa="avx512vnni")
-            y = yard(rows, "onednn_s8_nt", 512, K, N)
-            r = ratio(s and s["gflops"], y)
-            met = verdict(r, goal)
-            L.append(f"| qgemm_i8_nt int8 x {bits}-bit (avx512vnni) | {K} x {N} | {fmt(s and s['gflops'])} | onednn_s8_nt {fmt(y)} | {fmt(r, 2)} | {goal} | {met} |")
+            s_row = best_sdq(rows, "qgemm_i8_nt", 512, K, N, bits=bits, isa="avx512vnni")
+            target_row(L, f"qgemm_i8_nt M=512 int8 x {bits}-bit (avx512vnni) GOP/s", K, N,
+                       s_row and s_row["gflops"], vnni_yard, yard(rows, vnni_yard, 512, K, N), goal)
+    for K, N in SHAPES:
+        s_row = best_sdq(rows, "qgemm_i8_nt", 512, K, N, bits=8, isa="avx2")
+        target_row(L, "qgemm_i8_nt M=512 int8 x 8-bit (avx2) GOP/s", K, N, s_row and s_row["gflops"],
+                   "onednn_s8_nt@avx2", yard(rows, "onednn_s8_nt@avx2", 512, K, N), 1.0)
+    amx_yard_is_amx = "amx" in impls(rows, "onednn_s8_nt")
+    for bits in (8, 4):
+        for K, N in SHAPES:
+            s_row = best_sdq(rows, "qgemm_i8_nt", 512, K, N, bits=bits, isa="amx")
+            y = yard(rows, "onednn_s8_nt", 512, K, N) if amx_yard_is_amx else None
+            target_row(L, f"qgemm_i8_nt M=512 int8 x {bits}-bit (amx) GOP/s", K, N,
+                       s_row and s_row["gflops"], "onednn_s8_nt (AMX)", y, 0.8)
+    read = float(ctx.get("sdq_read_gbs") or 0) or None
+    for K, N in SHAPES:
+        s_row = best_sdq(rows, "qgemm_f32_nt", 1, K, N, bits=4, temp="cold")
+        gbs = s_row and s_row["weight_gbs"]
+        target_row(L, "qgemm_f32_nt M=1 4-bit cold: weight GB/s vs DRAM read", K, N, gbs,
+                   "read bandwidth", read, 0.8)
+        target_row(L, "qgemm_f32_nt M=1 4-bit cold GFLOP/s", K, N, s_row and s_row["gflops"],
+                   "openblas_sgemv_cold", yard(rows, "openblas_sgemv_cold", 1, K, N), 3.5)
     L.append("")
-    L.append("AMX-INT8: this page's machine reports no AMX, so the AMX target could not be measured here.\n")
+    if not amx_yard_is_amx:
+        L.append("AMX-INT8: this page's machine has no AMX (oneDNN ran "
+                 f"{impls(rows, 'onednn_s8_nt')}), so the AMX rows have no figures.\n")
 
     if os.path.exists(notes):
         L.append("## Why targets are missed\n")
@@ -209,7 +313,8 @@ def main(argv):
             if r["src"] == "sdq" and r["kernel"] == kernel and r["isa"] not in isas and not r["error"]:
                 isas.append(r["isa"])
         ylist = {"sgemm_nt": ["openblas_sgemm_nt", "onednn_f32_nt"], "sgemm_nn": ["openblas_sgemm_nn"],
-                 "sgemm_tn": ["openblas_sgemm_tn"], "qgemm_f32_nt": ["openblas_sgemm_nt"],
+                 "sgemm_tn": ["openblas_sgemm_tn"],
+                 "qgemm_f32_nt": ["openblas_sgemm_nt", "openblas_sgemv_cold"],
                  "qgemm_i8_nt": ["onednn_s8_nt"]}.get(kernel, [])
         header = "| M | K x N | bits | temp | " + " | ".join(isas) + " | peak | GB/s | " + " | ".join(ylist) + " |"
         L.append(header)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_train_kill_resume.sh - kills `sdq train` with SIGKILL after its first
 # checkpoint, resumes it with --resume, and checks that the final LoRA bank
-# is byte-identical to an uninterrupted run with the same options.
+# is byte-identical to an uninterrupted run with the same options. Arguments
+# are added to every training run (e.g. --joint --distill).
 set -u
 builddir=${SDQ_BUILDDIR:-.}
 sdq="$builddir/sdq"
@@ -24,7 +25,7 @@ fail() { echo "FAIL: $*"; exit 1; }
   --max-len 96 --quiet 2>"$work/base.log" || { cat "$work/base.log"; fail "base training failed"; }
 
 train_args=(--model "$work/base/base" --steps 24 --batch 4 --max-len 96 --schedule random
-            --bits 4,8 --dropout 0.1 --checkpoint-every 2 --seed 7 --quiet)
+            --bits 4,8 --dropout 0.1 --checkpoint-every 2 --seed 7 --quiet "$@")
 
 "$sdq" train "${train_args[@]}" --out "$work/straight" 2>"$work/straight.log" ||
   { cat "$work/straight.log"; fail "uninterrupted run failed"; }

@@ -58,8 +58,8 @@ static const int8_t hand_b[2][8] = {{1, 1, 1, 1, 2, -1, 0, 3},
                                     {-5, 4, 2, 1, -128, 127, 1, 2}};
 static const int32_t hand_c_in[2][2] = {{100, -100}, {0, 7}};
 
-/* Runs one hand case through TDPB<a>SD and returns C in c; the bytes of the
- * 64-byte rows past colsb must stay untouched by the store. */
+/* Runs one hand case through TDPB<a>SD and returns C in c. The store must
+ * leave the output bytes past colsb (8 per row) untouched. */
 static void run_hand_case(int a_signed, int32_t c[2][2]) {
   const amx_tilecfg cfg = config3(2, 8, 2, 8, 2, 8);
   amx_emu_loadconfig(&cfg);

@@ -6,8 +6,8 @@
  * TILELOADD, TILESTORED, TILEZERO, TILERELEASE, TDPBSSD/TDPBSUD/TDPBUSD/
  * TDPBUUD) for palette 1:
  * - 8 tiles (tmm0..tmm7) of at most 16 rows x 64 bytes. The 64-byte
- *   configuration sets rows and colsb (bytes per row) for each tile; bytes
- *   past colsb and rows past rows are zero after every write to a tile.
+ *   configuration sets rows and colsb (bytes per row) for each tile. Every
+ *   write to a tile zeroes its bytes past colsb and its rows past rows.
  * - TDPB<x><y>D C, A, B: for each row m < rows(C) and int32 column
  *   n < colsb(C) / 4, C[m].dword[n] += sum over k < colsb(A) / 4 and
  *   b < 4 of A[m].byte[4k + b] * B[k].byte[4n + b], where A's bytes are
@@ -65,7 +65,7 @@ static inline void amx_emu_check_tile(const char *insn, int t) {
     amx_emu_fault(insn, t, "tile not configured (rows or colsb is 0)");
 }
 
-/* LDTILECFG: mem holds the 64-byte configuration. Byte 0 is the palette,
+/* LDTILECFG: mem contains the 64-byte configuration. Byte 0 is the palette,
  * byte 1 start_row, bytes 2..15 reserved (zero), bytes 16 + 2t .. 17 + 2t
  * the colsb of tile t (little-endian uint16) and byte 48 + t its rows.
  * Palette 0 returns to the initial state (no tiles); palette 1 zeroes all

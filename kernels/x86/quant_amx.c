@@ -13,7 +13,7 @@
  *      A tile (i, g) is rows 16 i .. 16 i + 15 and bytes 64 g .. 64 g + 63,
  *      loaded with stride Kp.
  *   2. Per block of output channels, the packed W rows are unpacked once into
- *      W strips of 16 channels (zero past N). A strip holds Kp / 64 B tiles
+ *      W strips of 16 channels (zero past N). A strip contains Kp / 64 B tiles
  *      of 16 rows x 64 bytes in the VNNI layout: byte 4 j + b of row r of
  *      tile g is q[n0 + j][64 g + 4 r + b], the signed weight q = u - offset.
  *   3. A 2x2 block of int32 accumulator tiles (32 rows x 32 channels) runs
@@ -372,7 +372,9 @@ static int amx_qgemm_i8_nt_tiles(int M, const float *A, int lda, int act_bits,
     AMX_LOADCONFIG(&amx_cfg_16x64);
 
     /* 2 to 4. work items, W block major, so a thread packs a W block once
-     * for consecutive items of the same block */
+     * for consecutive items of the same block.
+     * NOTE: W is unpacked into tiles on every call, one extra pass over W;
+     * a tile copy kept in sdq_qmatrix would remove it for repeated calls. */
     int packed_nb = -1;
 #pragma omp for schedule(static)
     for (int w = 0; w < nblocks * msplit; w++) {

@@ -145,7 +145,7 @@ static int reserve_rows(float **buf, size_t *cap, size_t rows, size_t V,
 
 /* ----------------------------------------------------------- forward */
 
-/* Soft targets: alpha, tau, and one probability row per loss row. */
+/* Checks alpha, tau and the probability row of every loss row. */
 static int check_soft_targets(const sdq_gpt2 *m, const sdq_gpt2_batch *b, char *err,
                               size_t errlen) {
   if (!b->targets) {
@@ -234,8 +234,8 @@ static void residual_add(const float *a, const float *b, float *out, size_t n) {
 }
 
 /* Returns log(sum_v exp(row[v] * inv_tau)) of one logits row (inv_tau > 0;
- * 1 gives the plain log-sum-exp bit for bit); ex holds V floats of scratch
- * and receives exp(row[v] * inv_tau - max). */
+ * 1 gives the plain log-sum-exp bit for bit). ex is V floats of scratch and
+ * receives exp(row[v] * inv_tau - max). */
 static float row_logsumexp(const sdq_kernel_table *kt, const float *row, int V, float inv_tau,
                            float *ex) {
   float mx = row[0];
@@ -251,8 +251,8 @@ static float row_logsumexp(const sdq_kernel_table *kt, const float *row, int V, 
   return mx + (float)log(sum);
 }
 
-/* KL(p || softmax(row * inv_tau)) in nats for a row with log-sum-exp lse of
- * row * inv_tau; *mass receives sum(p). Terms with p == 0 add nothing. */
+/* Returns KL(p || softmax(row * inv_tau)) in nats, given the log-sum-exp lse
+ * of row * inv_tau. *mass receives sum(p). Terms with p == 0 add nothing. */
 static double row_kl(const float *p, const float *row, int V, float inv_tau, float lse,
                      float *mass) {
   double kl = 0.0, sum = 0.0;

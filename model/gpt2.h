@@ -291,7 +291,7 @@ typedef struct sdq_gpt2_batch {
   const int32_t *targets;    /* (B,T) next-token ids, or NULL: no loss */
   const float *loss_mask;    /* (B,T) weights, or NULL: every position 1 */
   int logits_masked_only;    /* 1: compute logits only where loss_mask != 0 */
-  /* Distillation (soft targets); all zero for the plain cross-entropy. */
+  /* Distillation (soft targets). All zero gives the plain cross-entropy. */
   const float *soft_targets; /* (R, V) teacher probabilities, one row per loss
                                 row, or NULL; needs targets (see below) */
   float soft_alpha;          /* weight of the distillation term, in [0, 1] */

@@ -142,7 +142,7 @@ static double max_logit_diff(sdq_gpt2 *a, sdq_gpt2 *b, const int32_t *tokens, in
   int32_t targets[64];
   for (int i = 0; i < B * T; i++)
     targets[i] = (tokens[i] * 7 + 3) % a->cfg.vocab_size;
-  sdq_gpt2_batch batch = {B, T, tokens, NULL, targets, NULL, 0};
+  sdq_gpt2_batch batch = {.B = B, .T = T, .tokens = tokens, .targets = targets};
   ck_assert_msg(sdq_gpt2_forward(a, &batch, loss_a, err, sizeof err) == 0, "%s", err);
   ck_assert_msg(sdq_gpt2_forward(b, &batch, loss_b, err, sizeof err) == 0, "%s", err);
   double worst = 0;

@@ -60,8 +60,10 @@ static void setup(fixture *f) {
 
 static sdq_gpt2_batch make_batch(fixture *f, int use_embeds, const float *soft, float alpha,
                                  float tau) {
-  sdq_gpt2_batch b = {B_, T_, use_embeds ? NULL : f->tokens, use_embeds ? f->embeds : NULL,
-                      f->targets, f->mask, 0, soft, alpha, tau};
+  sdq_gpt2_batch b = {.B = B_, .T = T_, .tokens = use_embeds ? NULL : f->tokens,
+                      .embeds = use_embeds ? f->embeds : NULL, .targets = f->targets,
+                      .loss_mask = f->mask, .soft_targets = soft, .soft_alpha = alpha,
+                      .soft_temp = tau};
   return b;
 }
 

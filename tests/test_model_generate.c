@@ -25,7 +25,7 @@ static sdq_gpt2 *make_model(void) {
 
 static int argmax_last(sdq_gpt2 *m, const int32_t *seq, int n) {
   char err[256];
-  sdq_gpt2_batch b = {1, n, seq, NULL, NULL, NULL, 0};
+  sdq_gpt2_batch b = {.B = 1, .T = n, .tokens = seq};
   ck_assert_msg(sdq_gpt2_forward(m, &b, NULL, err, sizeof err) == 0, "%s", err);
   const float *lg = sdq_gpt2_logits(m, 0, n - 1);
   int best = 0;

@@ -47,8 +47,9 @@ static void setup(fixture *f, int lora_bits, float dropout) {
 
 static double loss_of(fixture *f, int use_embeds) {
   char err[256];
-  sdq_gpt2_batch b = {B_, T_, use_embeds ? NULL : f->tokens, use_embeds ? f->embeds : NULL,
-                      f->targets, f->mask, 0};
+  sdq_gpt2_batch b = {.B = B_, .T = T_, .tokens = use_embeds ? NULL : f->tokens,
+                      .embeds = use_embeds ? f->embeds : NULL, .targets = f->targets,
+                      .loss_mask = f->mask};
   float loss;
   f->m->rng = f->saved_rng; /* the same dropout masks every pass */
   ck_assert_msg(sdq_gpt2_forward(f->m, &b, &loss, err, sizeof err) == 0, "%s", err);
@@ -197,7 +198,7 @@ START_TEST(backward_without_targets_fails) {
   fixture f;
   char err[256];
   setup(&f, 4, 0.0f);
-  sdq_gpt2_batch b = {B_, T_, f.tokens, NULL, NULL, NULL, 0};
+  sdq_gpt2_batch b = {.B = B_, .T = T_, .tokens = f.tokens};
   ck_assert(sdq_gpt2_forward(f.m, &b, NULL, err, sizeof err) == 0);
   ck_assert(sdq_gpt2_backward(f.m, 1.0f, NULL, err, sizeof err) == -1);
   ck_assert_msg(strstr(err, "targets") != NULL, "%s", err);

@@ -40,7 +40,7 @@ static sdq_gpt2 *tiny_model(int n_embd, int n_head) {
 static void logits_of(sdq_gpt2 *m, float *out) {
   char err[256];
   int32_t tokens[6] = {1, 5, 19, 0, 7, 7};
-  sdq_gpt2_batch b = {1, 6, tokens, NULL, NULL, NULL, 0};
+  sdq_gpt2_batch b = {.B = 1, .T = 6, .tokens = tokens};
   ck_assert_msg(sdq_gpt2_forward(m, &b, NULL, err, sizeof err) == 0, "%s", err);
   for (int t = 0; t < 6; t++)
     memcpy(out + t * m->cfg.vocab_size, sdq_gpt2_logits(m, 0, t), m->cfg.vocab_size * sizeof(float));

@@ -152,7 +152,7 @@ START_TEST(long_prompt_generation_matches_forward) {
   ck_assert_int_eq(n_out, n_new);
   for (int i = 0; i < n_new; i++) {
     int n = n_prompt + i;
-    sdq_gpt2_batch b = {1, n, seq, NULL, NULL, NULL, 0};
+    sdq_gpt2_batch b = {.B = 1, .T = n, .tokens = seq};
     ck_assert_msg(sdq_gpt2_forward(m, &b, NULL, err, sizeof err) == 0, "%s", err);
     const float *lg = sdq_gpt2_logits(m, 0, n - 1);
     int best = 0;
@@ -171,7 +171,8 @@ END_TEST
 static void embed_grad(sdq_gpt2 *m, const float *emb, const int32_t *tgt, const float *mask,
                        int T, float loss_scale, float *d) {
   char err[256];
-  sdq_gpt2_batch b = {1, T, NULL, emb, tgt, mask, 1};
+  sdq_gpt2_batch b = {.B = 1, .T = T, .embeds = emb, .targets = tgt, .loss_mask = mask,
+                      .logits_masked_only = 1};
   float loss;
   ck_assert_msg(sdq_gpt2_forward(m, &b, &loss, err, sizeof err) == 0, "%s", err);
   ck_assert_msg(sdq_gpt2_backward(m, loss_scale, d, err, sizeof err) == 0, "%s", err);

@@ -1,7 +1,9 @@
 /* test_model_torch.c - compares the C model's loss, logits, LoRA gradients
  * and input-embedding gradients with the PyTorch reference in
- * tests/torch_reference.py (skips with 77 when torch is missing). */
+ * tests/torch_reference.py, with the cross-entropy and with the
+ * distillation loss on soft targets (skips with 77 when torch is missing). */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,9 @@
 
 static int skipped;
 
-START_TEST(matches_pytorch_reference) {
+/* Runs one comparison; distill adds soft targets with alpha 0.3 and
+ * temperature 1.7 to the loss. */
+static void compare_with_torch(int distill) {
   char err[512], dir[64] = "/tmp/sdq_model_torch_XXXXXX", path[256];
   ck_assert(mkdtemp(dir) != NULL);
 
@@ -46,7 +50,25 @@ START_TEST(matches_pytorch_reference) {
     ftok[i] = (float)tokens[i];
     ftgt[i] = (float)targets[i];
   }
-  sdq_gpt2_batch batch = {B_, T_, tokens, NULL, targets, mask, 0};
+  sdq_gpt2_batch batch = {.B = B_, .T = T_, .tokens = tokens, .targets = targets,
+                         .loss_mask = mask};
+  int n_soft = 0;
+  for (int i = 0; i < B_ * T_; i++)
+    n_soft += mask[i] != 0.0f;
+  float *soft = malloc((size_t)n_soft * 24 * sizeof(float));
+  for (int j = 0; j < n_soft; j++) {
+    double sum = 0.0;
+    for (int v = 0; v < 24; v++)
+      sum += soft[j * 24 + v] = expf(sdq_rng_normal(&r));
+    for (int v = 0; v < 24; v++)
+      soft[j * 24 + v] = (float)(soft[j * 24 + v] / sum);
+  }
+  float alpha = 0.3f, tau = 1.7f;
+  if (distill) {
+    batch.soft_targets = soft;
+    batch.soft_alpha = alpha;
+    batch.soft_temp = tau;
+  }
   float loss;
   ck_assert_msg(sdq_gpt2_forward(m, &batch, &loss, err, sizeof err) == 0, "%s", err);
   float *d_embeds = calloc((size_t)B_ * T_ * 16, sizeof(float));
@@ -57,11 +79,15 @@ START_TEST(matches_pytorch_reference) {
     for (int t = 0; t < T_; t++)
       memcpy(logits + ((size_t)b * T_ + t) * 24, sdq_gpt2_logits(m, b, t), 24 * sizeof(float));
 
-  sdq_st_write_tensor in[3] = {{"tokens", 2, {B_, T_}, ftok},
+  sdq_st_write_tensor in[6] = {{"tokens", 2, {B_, T_}, ftok},
                                {"targets", 2, {B_, T_}, ftgt},
-                               {"mask", 2, {B_, T_}, mask}};
+                               {"mask", 2, {B_, T_}, mask},
+                               {"soft_targets", 2, {(size_t)n_soft, 24}, soft},
+                               {"soft_alpha", 1, {1}, &alpha},
+                               {"soft_temp", 1, {1}, &tau}};
   snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
-  ck_assert_msg(sdq_safetensors_write(path, in, 3, NULL, 0, err, sizeof err) == 0, "%s", err);
+  ck_assert_msg(sdq_safetensors_write(path, in, distill ? 6 : 3, NULL, 0, err, sizeof err) == 0,
+                "%s", err);
 
   size_t n_out = 3 + 2 * 2 * SDQ_LIN_COUNT;
   sdq_st_write_tensor *out = calloc(n_out, sizeof *out);
@@ -97,12 +123,22 @@ START_TEST(matches_pytorch_reference) {
   free(out);
   free(logits);
   free(d_embeds);
+  free(soft);
   sdq_gpt2_free(m);
   if (code == 77) {
     skipped = 1;
     return;
   }
   ck_assert_msg(code == 0, "torch_reference.py exited with %d (see its output above)", code);
+}
+
+START_TEST(matches_pytorch_reference) {
+  compare_with_torch(0);
+}
+END_TEST
+
+START_TEST(distill_loss_matches_pytorch) {
+  compare_with_torch(1);
 }
 END_TEST
 
@@ -115,6 +151,7 @@ int main(void) {
   TCase *tc = tcase_create("torch");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, matches_pytorch_reference);
+  tcase_add_test(tc, distill_loss_matches_pytorch);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_NOFORK);

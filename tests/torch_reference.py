@@ -5,7 +5,9 @@ Usage: torch_reference.py DIR
 
 DIR holds what the C test wrote: model.safetensors + config.json (HF GPT-2
 layout), lora/fp32/adapter_model.safetensors + adapter_config.json (PEFT
-layout), inputs.safetensors (tokens, targets, mask as F32) and
+layout), inputs.safetensors (tokens, targets, mask as F32, and for the
+distillation loss soft_targets (R, V) over the R rows with nonzero mask,
+soft_alpha and soft_temp) and
 c_out.safetensors (the C model's loss, logits, d_embeds and grad.<LoRA name>).
 This script rebuilds GPT-2 with LoRA in float64 from those files, computes the
 same quantities with autograd and compares them. Exit status: 0 all within
@@ -97,9 +99,18 @@ def main():
         h = gelu_tanh(linear(ln(x, f"h.{l}.ln_2"), l, "mlp.c_fc"))
         x = x + linear(h, l, "mlp.c_proj")
     logits = ln(x, "ln_f") @ w["wte.weight"].T
-    ce = torch.nn.functional.cross_entropy(logits.reshape(B * T, -1), targets.reshape(-1),
-                                           reduction="none")
-    loss = (ce * mask.reshape(-1)).sum() / mask.sum()
+    flat = logits.reshape(B * T, -1)
+    row_loss = torch.nn.functional.cross_entropy(flat, targets.reshape(-1), reduction="none")
+    if "soft_targets" in inp:
+        # (1 - alpha) CE + alpha tau^2 KL(p || softmax(z / tau)) on the masked rows.
+        alpha, tau = inp["soft_alpha"].item(), inp["soft_temp"].item()
+        rows = mask.reshape(-1) != 0
+        p = inp["soft_targets"]
+        log_q = torch.log_softmax(flat[rows] / tau, dim=-1)
+        kl = (p * (p.log() - log_q)).sum(dim=-1)
+        row_loss = row_loss.clone()
+        row_loss[rows] = (1 - alpha) * row_loss[rows] + alpha * tau * tau * kl
+    loss = (row_loss * mask.reshape(-1)).sum() / mask.sum()
     loss.backward()
 
     checks = [("loss", loss.detach().reshape(1), c_out["loss"]),

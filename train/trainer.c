@@ -47,7 +47,8 @@ sdq_train_options sdq_train_defaults(void) {
   return o;
 }
 
-/* Parameter-weighted mean activation bits of cfg, fp32 activations as 32. */
+/* Returns the parameter-weighted mean activation bits of cfg, counting fp32
+ * activations as 32. */
 static double weighted_act_bits(const sdq_bitconfig *cfg, int n_embd) {
   double sum = 0.0, weight = 0.0;
   for (int i = 0; i < cfg->n_layer * SDQ_LIN_COUNT; i++) {

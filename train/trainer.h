@@ -20,12 +20,13 @@
  * Distillation (joint with distill): in every micro-batch the teacher, the
  * highest-precision configuration of the step (sdq_train_teacher_index),
  * runs first on the plain cross-entropy. Its probabilities at temperature
- * distill_temp on the loss rows, taken from that same forward pass (with
- * LoRA dropout when it is on) and held fixed, are the soft targets of every
- * other configuration, which trains on (1 - alpha) CE + alpha tau^2 KL (see
- * sdq_gpt2_forward). The step loss is the mean over the configurations of
- * the loss each one trained on. The teacher's probabilities take R * V
- * floats for the R loss rows of a micro-batch, as much as its logits.
+ * distill_temp on the loss rows come from that same forward pass, with LoRA
+ * dropout when it is on, and are held fixed. They are the soft targets of
+ * every other configuration, which trains on (1 - alpha) CE + alpha tau^2
+ * KL (see sdq_gpt2_forward). The step loss is the mean over the
+ * configurations of the loss each one trained on. The teacher's
+ * probabilities take R * V floats for the R loss rows of a micro-batch, as
+ * much as its logits.
  *
  * Determinism: the same model, data, options and seed give bitwise the same
  * adapters. The checkpoint (OUT/checkpoint.safetensors, written atomically)
@@ -79,10 +80,11 @@ typedef struct sdq_train_options {
 sdq_train_options sdq_train_defaults(void);
 
 /* Returns the index of the highest-precision configuration of cfgs[0..n),
- * the teacher of distillation: the highest parameter-weighted average
- * weight bits (sdq_bitconfig_average_bits, so 32-bit layers count 32 and
- * 16-bit layers 16); on a tie the higher parameter-weighted activation bits
- * (fp32 activations count 32); then the earlier configuration. n >= 1. */
+ * the teacher of distillation. That is the one with the highest
+ * parameter-weighted average weight bits (sdq_bitconfig_average_bits, so
+ * 32-bit layers count 32 and 16-bit layers 16). A tie goes to the higher
+ * parameter-weighted activation bits (fp32 activations count 32), and then
+ * to the earlier configuration. n >= 1. */
 int sdq_train_teacher_index(const sdq_bitconfig *cfgs, int n, int n_embd);
 
 typedef struct sdq_train_result {

@@ -23,11 +23,10 @@
  *      in the scalar reference's order (sdq_i8_rescale).
  * Both operands are signed (TDPBSSD), so each int32 sum is the dot product
  * sum_k qa[m,k] * q[n,k] itself. The VNNI kernel computes sum u * qa and
- * subtracts offset * sum(qa); both are exact in int32 (sdq_pack.h bounds
- * K), so the outputs are identical bit for bit.
+ * then subtracts offset * sum(qa). Both are exact in int32 because
+ * sdq_pack.h bounds K, so the outputs are identical bit for bit.
  */
 #include <immintrin.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -36,7 +35,6 @@
 
 #include "amx_tile.h"
 #include "internal.h"
-#include "scalar/quant_scalar.h"
 #include "sdq_pack.h"
 
 #define AMX_INLINE static inline __attribute__((always_inline))
@@ -59,7 +57,8 @@
 #define T_B0 6
 #define T_B1 7
 
-/* Rows and channels of a 2x2 block, and the int32 buffer it is stored to. */
+/* Rows and channels of a 2x2 block, which is also the shape of the int32
+ * buffer its accumulators are stored to. */
 #define BLOCK_M (2 * AMX_ROWS)
 #define BLOCK_N (2 * AMX_ROWS)
 
@@ -172,7 +171,7 @@ static void amx_pack_w_strip(const sdq_qmatrix *W, int n0, int Kp, int cbits,
       r[j] = _mm512_sub_epi8(amx_unpack_group(src, cbits), offset);
     }
     /* row j = channel j in 16 dwords of 4 k; after the transpose row r
-     * holds dword r (k = 4 r .. 4 r + 3) of all 16 channels */
+     * contains dword r (k = 4 r .. 4 r + 3) of all 16 channels */
     amx_transpose16x16_epi32(r);
     for (int row = 0; row < 16; row++)
       _mm512_store_si512(strip + (size_t)g * AMX_TILE_BYTES + 64 * row,

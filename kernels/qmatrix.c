@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qmatrix_strips.h"
 #include "scalar/quant_scalar.h"
 #include "sdq_kernels.h"
 #include "sdq_pack.h"
@@ -102,6 +103,7 @@ void sdq_qmatrix_free(sdq_qmatrix *m) {
   free(m->packed);
   free(m->scale);
   free(m->qsum);
+  free(m->i8_strips);
   memset(m, 0, sizeof(*m));
 }
 
@@ -114,4 +116,55 @@ void sdq_qmatrix_dequantize(const sdq_qmatrix *m, float *w) {
     for (int c = 0; c < m->cols; c++)
       wr[c] = m->scale[r] * (float)q[c];
   }
+}
+
+/* Below this many weights the strips are built on one thread. */
+#define STRIPS_PARALLEL_MIN (1 << 20)
+
+const uint8_t *sdq_qmatrix_i8_strips(const sdq_qmatrix *m) {
+  uint8_t *strips = __atomic_load_n(&m->i8_strips, __ATOMIC_ACQUIRE);
+  if (strips != NULL)
+    return strips;
+
+  const int N = m->rows, Kp = sdq_pack_cols_padded(m->cols);
+  const int nstrips = (N + SDQ_I8_STRIP_N - 1) / SDQ_I8_STRIP_N;
+  const size_t strip_bytes = (size_t)Kp * SDQ_I8_STRIP_N;
+  const size_t row_bytes = sdq_packed_row_bytes(m->cols, m->bits);
+  const size_t group_bytes = sdq_packed_group_bytes(m->bits);
+  strips = aligned_alloc(64, strip_bytes * (size_t)nstrips);
+  if (strips == NULL)
+    return NULL;
+
+  /* byte (kk * 48 + c) * 4 + b of a strip is column 4 kk + b of channel c;
+   * one group of 64 columns fills kk = 16 g .. 16 g + 15 */
+#pragma omp parallel for schedule(static) \
+    if ((double)N * Kp >= STRIPS_PARALLEL_MIN)
+  for (int s = 0; s < nstrips; s++) {
+    uint8_t *dst = strips + strip_bytes * (size_t)s;
+    for (int c = 0; c < SDQ_I8_STRIP_N; c++) {
+      const int n = s * SDQ_I8_STRIP_N + c;
+      for (int g = 0; g < Kp / SDQ_PACK_GROUP; g++) {
+        uint8_t u[SDQ_PACK_GROUP];
+        if (n < N)
+          sdq_unpack_group_u8(m->packed + (size_t)n * row_bytes +
+                                  (size_t)g * group_bytes,
+                              m->bits, u);
+        else
+          memset(u, 0, sizeof(u));
+        for (int q = 0; q < SDQ_PACK_GROUP / 4; q++)
+          memcpy(dst + ((size_t)(16 * g + q) * SDQ_I8_STRIP_N + c) * 4,
+                 u + 4 * q, 4);
+      }
+    }
+  }
+
+  /* the cache is logically part of the const matrix: publish it once */
+  uint8_t *expected = NULL;
+  if (!__atomic_compare_exchange_n(&((sdq_qmatrix *)m)->i8_strips, &expected,
+                                   strips, 0, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE)) {
+    free(strips);
+    return expected;
+  }
+  return strips;
 }

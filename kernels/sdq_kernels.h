@@ -223,6 +223,10 @@ typedef struct sdq_qmatrix {
   uint8_t *packed;  /* sdq_packed_bytes(rows, cols, bits) bytes, 64-aligned */
   float *scale;     /* [rows] per-channel scale */
   int32_t *qsum;    /* [rows] sum of the quantized values of each row */
+  /* Unpacked copy of the weights in the x86 integer GEMM's operand layout
+   * (kernels/qmatrix_strips.h): NULL until the first integer GEMM that
+   * wants it builds it, then owned by the matrix and freed with it. */
+  uint8_t *i8_strips;
 } sdq_qmatrix;
 
 /* Quantizes w[rows, cols] (leading dimension ld) per channel to bits and

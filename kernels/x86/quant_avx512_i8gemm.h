@@ -6,10 +6,10 @@
  *   1. A is quantized per token and packed into A panels of I8_MR rows:
  *      panel byte (kk * I8_MR + i) * 4 + b contains qa[m0 + i][4 kk + b], so the
  *      micro-kernel broadcasts one 32-bit word (4 consecutive k) per row.
- *   2. Per block of output channels, the packed W rows are unpacked once into
- *      W strips of I8_NR channels: strip dword (kk * I8_NV + j) * 16 + lane
- *      holds the unsigned fields u[n0 + 16 j + lane][4 kk .. 4 kk + 3]
- *      (a 16x16 dword transpose of 16 unpacked rows). Channels past N are 0.
+ *   2. W comes as the strips of I8_NR = 48 channels cached with the matrix
+ *      (kernels/qmatrix_strips.h, built on the first call): strip dword
+ *      (kk * I8_NV + j) * 16 + lane holds the unsigned fields
+ *      u[n0 + 16 j + lane][4 kk .. 4 kk + 3]. Channels past N are 0.
  *   3. The micro-kernel keeps I8_MR x I8_NV zmm int32 accumulators and adds
  *      4 products per lane and k step (vpdpbusd, or vpmaddubsw + vpmaddwd);
  *      the whole K runs in registers, so each output is rescaled once, in the
@@ -22,14 +22,17 @@
 #include <omp.h>
 #endif
 
+#include "qmatrix_strips.h"
+
 /* Register tile: I8_MR rows of A times I8_NV vectors of 16 channels. */
 #define I8_MR 8
 #define I8_NV 3
 #define I8_NR (16 * I8_NV)
+_Static_assert(I8_NR == SDQ_I8_STRIP_N, "the tile spans one cached strip");
 
-/* Target bytes of one thread's W block and of one A block (both meant to
- * stay in the 1 MiB L2 while the other streams past them). */
-#define I8_W_BLOCK_BYTES (192 * 1024)
+/* Target bytes of one thread's block of W strips and of one block of A
+ * panels (meant to share the 1 MiB L2). */
+#define I8_W_BLOCK_BYTES (384 * 1024)
 #define I8_A_BLOCK_BYTES (256 * 1024)
 
 /* Below this many multiply-adds (M * N * K) the GEMM runs on one thread. */
@@ -59,31 +62,6 @@ SDQ_INLINE void transpose16x16_epi32(__m512i r[16]) {
     r[4 + c] = _mm512_shuffle_i32x4(s1, s3, 0x88);
     r[8 + c] = _mm512_shuffle_i32x4(s0, s2, 0xdd);
     r[12 + c] = _mm512_shuffle_i32x4(s1, s3, 0xdd);
-  }
-}
-
-/* Unpacks channels n0 .. n0 + I8_NR - 1 (those < N) of W over all Kp/64
- * groups into one strip (layout in the file comment). */
-SDQ_INLINE void i8_pack_w_strip(const sdq_qmatrix *W, int n0, int Kp,
-                                int cbits, uint8_t *strip) {
-  const int N = W->rows;
-  const size_t row_bytes = sdq_packed_row_bytes(W->cols, W->bits);
-  const size_t group_bytes = 8u * (size_t)cbits;
-  for (int j = 0; j < I8_NV; j++) {
-    const int nj = n0 + 16 * j;
-    for (int g = 0; g < Kp / SDQ_PACK_GROUP; g++) {
-      __m512i r[16];
-      for (int l = 0; l < 16; l++)
-        r[l] = nj + l < N
-                   ? unpack_u8_avx512(W->packed + (size_t)(nj + l) * row_bytes +
-                                          (size_t)g * group_bytes,
-                                      cbits)
-                   : _mm512_setzero_si512();
-      transpose16x16_epi32(r);
-      for (int d = 0; d < 16; d++)
-        _mm512_store_si512(strip + ((size_t)(16 * g + d) * I8_NV + j) * 64,
-                           r[d]);
-    }
   }
 }
 
@@ -201,7 +179,7 @@ SDQ_INLINE void i8_store_tile(__m512i acc[I8_MR][I8_NV], int mr, int n0,
 
 /* Computes qgemm_i8_nt for W with container width cbits (the steps of the
  * file comment). Returns the number of rows of A containing NaN or +-inf, or
- * -1 when the workspace cannot be allocated. */
+ * -1 when the workspace or W's strips cannot be allocated. */
 static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
                            const sdq_qmatrix *W, int cbits, float beta,
                            float *C, int ldc) {
@@ -220,29 +198,27 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
   const int threads = 1;
 #endif
 
-  /* block sizes: a W block of strips per work item and an A block of panels
-   * reused across it; M is split too when N gives too few W blocks */
+  /* 2. the W strips are built once per matrix and cached with it */
+  const uint8_t *wstrips = sdq_qmatrix_i8_strips(W);
+  if (wstrips == NULL)
+    return -1;
+
+  /* thread grid: tn contiguous ranges of strips times tm ranges of A
+   * panels (tm > 1 only when there are fewer strips than threads) */
+  const int tn = threads < strips ? threads : strips;
+  const int tm = threads / tn < mpanels ? threads / tn : mpanels;
+
+  /* cache blocks inside a thread's range: sb strips of W stay in L2 while
+   * the A panels pass by in blocks of pb */
   int sb = (int)(I8_W_BLOCK_BYTES / strip_bytes);
   if (sb < 1)
     sb = 1;
-  if (sb > (strips + threads - 1) / threads)
-    sb = (strips + threads - 1) / threads;
-  const int nblocks = (strips + sb - 1) / sb;
   int pb = (int)(I8_A_BLOCK_BYTES / apanel_bytes);
   if (pb < 1)
     pb = 1;
-  int mblocks_work = 1;
-  if (nblocks < 2 * threads && mpanels > 1) {
-    mblocks_work = (2 * threads + nblocks - 1) / nblocks;
-    if (mblocks_work > mpanels)
-      mblocks_work = mpanels;
-  }
-  const int panels_per_work = (mpanels + mblocks_work - 1) / mblocks_work;
 
-  /* workspace: A panels, then per thread one W block and I8_MR A rows */
-  const size_t wblock_bytes = strip_bytes * (size_t)sb + apanel_bytes;
   const size_t abytes = apanel_bytes * (size_t)mpanels;
-  uint8_t *work = aligned_alloc(64, abytes + wblock_bytes * (size_t)threads);
+  uint8_t *work = aligned_alloc(64, abytes + apanel_bytes * (size_t)threads);
   float *scale_a = malloc((size_t)M * (sizeof(float) + sizeof(int32_t)));
   if (work == NULL || scale_a == NULL) {
     free(work);
@@ -256,12 +232,11 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
 #pragma omp parallel num_threads(threads) if (threads > 1) reduction(+ : bad)
   {
 #ifdef _OPENMP
-    uint8_t *wblock =
-        work + abytes + wblock_bytes * (size_t)omp_get_thread_num();
+    const int tid = omp_get_thread_num();
 #else
-    uint8_t *wblock = work + abytes;
+    const int tid = 0;
 #endif
-    int8_t *rows = (int8_t *)(wblock + strip_bytes * (size_t)sb);
+    int8_t *rows = (int8_t *)(work + abytes + apanel_bytes * (size_t)tid);
 
     /* 1. A panels */
 #pragma omp for schedule(static)
@@ -270,35 +245,29 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
                                  scale_a, sum_a,
                                  apanels + apanel_bytes * (size_t)p);
 
-    /* 2 and 3. work items (W block, M range), W block major: a thread packs
-     * a W block once for consecutive items of the same block */
-    int packed_nb = -1;
-#pragma omp for schedule(static)
-    for (int w = 0; w < nblocks * mblocks_work; w++) {
-      const int nb = w / mblocks_work, mw = w % mblocks_work;
-      const int s0 = nb * sb, s1 = s0 + sb < strips ? s0 + sb : strips;
-      if (nb != packed_nb) {
-        for (int s = s0; s < s1; s++)
-          i8_pack_w_strip(W, s * I8_NR, Kp, cbits,
-                          wblock + strip_bytes * (size_t)(s - s0));
-        packed_nb = nb;
-      }
-      const int p_begin = mw * panels_per_work;
-      const int p_end = p_begin + panels_per_work < mpanels
-                            ? p_begin + panels_per_work
-                            : mpanels;
-      for (int pa = p_begin; pa < p_end; pa += pb) {
-        const int pa_end = pa + pb < p_end ? pa + pb : p_end;
-        for (int s = s0; s < s1; s++) {
-          const uint8_t *wp = wblock + strip_bytes * (size_t)(s - s0);
-          for (int p = pa; p < pa_end; p++) {
-            const int m0 = p * I8_MR;
-            const int mr = M - m0 < I8_MR ? M - m0 : I8_MR;
-            __m512i acc[I8_MR][I8_NV];
-            i8_kernel_8x48(apanels + apanel_bytes * (size_t)p, wp, kks, acc);
-            i8_store_tile(acc, mr, s * I8_NR, N, offset, scale_a + m0,
-                          sum_a + m0, W->scale, beta,
-                          C + (size_t)m0 * (size_t)ldc, ldc);
+    /* 3. this thread's strips x panels, blocked for the caches */
+    if (tid < tn * tm) {
+      const int ti = tid / tm, tj = tid % tm;
+      const int s_begin = (int)((long)strips * ti / tn);
+      const int s_end = (int)((long)strips * (ti + 1) / tn);
+      const int p_begin = (int)((long)mpanels * tj / tm);
+      const int p_end = (int)((long)mpanels * (tj + 1) / tm);
+      for (int s0 = s_begin; s0 < s_end; s0 += sb) {
+        const int s1 = s0 + sb < s_end ? s0 + sb : s_end;
+        for (int pa = p_begin; pa < p_end; pa += pb) {
+          const int pa_end = pa + pb < p_end ? pa + pb : p_end;
+          for (int s = s0; s < s1; s++) {
+            const uint8_t *wp = wstrips + strip_bytes * (size_t)s;
+            for (int p = pa; p < pa_end; p++) {
+              const int m0 = p * I8_MR;
+              const int mr = M - m0 < I8_MR ? M - m0 : I8_MR;
+              __m512i acc[I8_MR][I8_NV];
+              i8_kernel_8x48(apanels + apanel_bytes * (size_t)p, wp, kks,
+                             acc);
+              i8_store_tile(acc, mr, s * I8_NR, N, offset, scale_a + m0,
+                            sum_a + m0, W->scale, beta,
+                            C + (size_t)m0 * (size_t)ldc, ldc);
+            }
           }
         }
       }

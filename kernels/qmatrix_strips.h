@@ -1,0 +1,41 @@
+/* qmatrix_strips.h - the unpacked weight strips that the x86 integer GEMMs
+ * cache with each sdq_qmatrix (the VNNI operand layout, built once).
+ *
+ * Layout. The N = rows channels are cut into strips of SDQ_I8_STRIP_N
+ * channels; strip s holds channels 48 s .. 48 s + 47 over all Kp =
+ * sdq_pack_cols_padded(cols) columns and takes Kp * SDQ_I8_STRIP_N bytes,
+ * strips following each other. Inside a strip, dword kk * 48 + c (kk =
+ * 0 .. Kp/4 - 1, c = 0 .. 47) holds the four unsigned fields
+ * u = q + sdq_pack_offset(bits) of channel 48 s + c at columns 4 kk .. 4 kk + 3
+ * (byte b of the dword is column 4 kk + b). Columns past cols hold the
+ * offset (q = 0); channels past rows hold 0 in every byte.
+ *
+ * So one k-quad of a strip is 192 contiguous bytes: three 64-byte vectors
+ * of 16 channels for vpdpbusd, six 32-byte vectors of 8 channels for
+ * vpmaddubsw, or, read with a row stride of 192 bytes, the K/4 x 64-byte
+ * rows of an AMX B tile of 16 channels.
+ *
+ * Memory: one byte per weight (rows rounded up to 48 times Kp), i.e. 1x
+ * the packed size at 8 bits, 2x at 4 bits and 4x at 2 bits, on top of the
+ * packed matrix.
+ */
+#ifndef SDQ_QMATRIX_STRIPS_H
+#define SDQ_QMATRIX_STRIPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sdq_kernels.h"
+
+/* Channels per strip. */
+#define SDQ_I8_STRIP_N 48
+
+/* Returns the strips of m (layout above), building them on the first call;
+ * later calls return the same pointer. Safe to call from several threads at
+ * once (one copy wins, the others are freed), but not concurrently with
+ * sdq_qmatrix_free or sdq_qmatrix_init of m. Returns NULL when memory ran
+ * out (nothing is cached then, and a later call tries again). The strips
+ * belong to m and are freed by sdq_qmatrix_free. */
+const uint8_t *sdq_qmatrix_i8_strips(const sdq_qmatrix *m);
+
+#endif /* SDQ_QMATRIX_STRIPS_H */

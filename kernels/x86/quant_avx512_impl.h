@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "scalar/quant_scalar.h"
 #include "sdq_pack.h"
+#include "x86/qgemv_avx512.h"
 
 #define SDQ_INLINE static inline __attribute__((always_inline))
 
@@ -527,6 +528,8 @@ static void qgemm_f32_nt_avx512(int M, const float *A, int lda,
   const int cbits = sdq_pack_container_bits(W->bits);
   if (M >= F32_BLOCKED_MIN_M &&
       f32_blocked(M, A, lda, W, beta, C, ldc, cbits, 0) == 0)
+    return;
+  if (M == 1 && qgemv_f32_nt_avx512(A, W, beta, C) == 0)
     return;
   if (M == 1) {
     switch (cbits) {

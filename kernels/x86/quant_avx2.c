@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "scalar/quant_scalar.h"
 #include "sdq_pack.h"
+#include "x86/qgemv_avx2.h"
 
 #define SDQ_INLINE static inline __attribute__((always_inline))
 
@@ -361,6 +362,8 @@ static void qgemm_f32_nt_avx2(int M, const float *A, int lda,
   if (M >= F32_BLOCKED_MIN_M &&
       f32_blocked(M, A, lda, W, beta, C, ldc,
                   sdq_pack_container_bits(W->bits), 0) == 0)
+    return;
+  if (M == 1 && qgemv_f32_nt_avx2(A, W, beta, C) == 0)
     return;
   switch (sdq_pack_container_bits(W->bits)) {
   case 2: f32_nt_impl(M, A, lda, W, beta, C, ldc, 2); break;

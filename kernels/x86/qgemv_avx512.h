@@ -58,6 +58,35 @@ qgemv512_slot(__m512i w, int s, int cbits, __m512 table) {
   return _mm512_permutexvar_ps(idx, table);
 }
 
+/* Writes xp as qgemv_permute_x does for 16-dword vectors, one gather per
+ * slot of every chunk. */
+static inline __attribute__((always_inline)) void
+qgemv512_permute_x(const float *x, int K, int cbits, float prescale,
+                   float *xp) {
+  const int F = 8 / cbits, S = 32 / cbits, G = 8 * cbits;
+  const int chunk_values = 64 * F;
+  const int chunks = (int)(qgemv_xp_floats(K, cbits, 16) / (size_t)chunk_values);
+  int32_t idx[16 * 16];
+  for (int s = 0; s < S; s++)
+    for (int d = 0; d < 16; d++) {
+      const int p = 4 * d + s / F;
+      idx[16 * s + d] = 64 * (p / G) + G * (s % F) + p % G;
+    }
+
+  const __m512 scale = _mm512_set1_ps(prescale);
+  for (int c = 0; c < chunks; c++) {
+    const int k0 = c * chunk_values; /* < K: chunks start inside the row */
+    const __m512i left = _mm512_set1_epi32(K - k0);
+    for (int s = 0; s < S; s++) {
+      const __m512i vi = _mm512_loadu_si512(idx + 16 * s);
+      const __mmask16 in = _mm512_cmplt_epi32_mask(vi, left);
+      const __m512 v =
+          _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, vi, x + k0, 4);
+      _mm512_store_ps(xp + ((size_t)c * S + s) * 16, _mm512_mul_ps(v, scale));
+    }
+  }
+}
+
 /* Accumulates one chunk (loaded as wv[0..R)) of R rows into acc. */
 static inline __attribute__((always_inline)) void
 qgemv512_chunk(const float *xc, const __m512i *wv, int R, int cbits,
@@ -191,15 +220,15 @@ static int qgemv_f32_nt_avx512(const float *x, const sdq_qmatrix *W,
 
   switch (cbits) {
   case 2:
-    qgemv_permute_x(x, W->cols, 2, 16, 1.0f, xp);
+    qgemv512_permute_x(x, W->cols, 2, 1.0f, xp);
     qgemv512_rows(xp, W, beta, C, 2);
     break;
   case 4:
-    qgemv_permute_x(x, W->cols, 4, 16, 1.0f, xp);
+    qgemv512_permute_x(x, W->cols, 4, 1.0f, xp);
     qgemv512_rows(xp, W, beta, C, 4);
     break;
   default:
-    qgemv_permute_x(x, W->cols, 8, 16, 0x1p-24f, xp);
+    qgemv512_permute_x(x, W->cols, 8, 0x1p-24f, xp);
     qgemv512_rows(xp, W, beta, C, 8);
     break;
   }

@@ -13,7 +13,9 @@
  *                 each dword to its top byte with zeros below, which
  *                 converts to q * 2^24 exactly, and xp is built with the
  *                 factor 2^-24 so that each product is x * q.
- * 6 bits (two sub-layouts per group) is left to the caller's general path.
+ * NOTE: 6 bits (two sub-layouts per group) is left to the caller's general
+ * path, which unpacks each group to bytes first and took twice as long as
+ * this 8-bit path for 768 x 3072 on one core of the 2-core EPYC.
  * Four W rows share each xp load; the per-channel scale is applied once per
  * row at the end.
  *

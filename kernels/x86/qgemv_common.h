@@ -6,8 +6,8 @@
  * holds, in every dword, the field at bits cbits * s .. cbits * s + cbits - 1
  * (byte b = s / F, field f = s % F, with F = 8 / cbits fields per byte), so
  * one shift or byte shuffle per slot gives V values. Those values are not
- * consecutive in k; instead the activation row is copied once per call into
- * the same order ("xp"), and each slot then needs one aligned load of xp.
+ * consecutive in k. Instead, the activation row is copied once per call into
+ * the same order ("xp"), so each slot needs one aligned load of xp.
  *
  * xp[(c * S + s) * V + d] = x[k] for chunk c, slot s (S = 32 / cbits slots
  * per dword) and dword d, where byte p = 4 d + b of the chunk holds field f
@@ -25,11 +25,12 @@
 
 #include "sdq_pack.h"
 
-/* Floats of xp kept on the stack; longer rows allocate. */
+/* Floats of xp kept on the stack. Longer rows allocate xp. */
 #define QGEMV_XP_STACK_FLOATS 4096
 
 /* Returns the floats of xp for a row of K values with container width cbits
- * (2, 4 or 8) and V dwords per vector: whole chunks covering the padded row. */
+ * (2, 4 or 8) and V dwords per vector, which is whole chunks covering the
+ * padded row. */
 static inline size_t qgemv_xp_floats(int K, int cbits, int V) {
   const size_t chunk_values = (size_t)(4 * V * (8 / cbits));
   const size_t row_values = (size_t)sdq_pack_cols_padded(K);

@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "internal.h"
+#include "qmatrix_strips.h"
 #include "scalar/quant_scalar.h"
 #include "sdq_pack.h"
 #include "x86/qgemv_avx2.h"
@@ -580,6 +585,281 @@ SDQ_INLINE void i8_gemm(int M, const int8_t *qa, int Kp, const float *scale_a,
     }
 }
 
+/* ---------------------------------- blocked integer GEMM over cached strips */
+
+/* From this many rows of A on, qgemm_i8_nt runs the blocked GEMM below on
+ * the W strips cached with the matrix (kernels/qmatrix_strips.h); fewer
+ * rows read the packed rows directly (i8_gemm) and build no cache. */
+#define I8B_MIN_M 4
+
+/* Register tile: I8B_MR rows of A times 16 channels (two ymm of 8 int32
+ * sums), 8 accumulators; a 48-channel strip is three such column blocks. */
+#define I8B_MR 4
+#define I8B_NC 16
+_Static_assert(SDQ_I8_STRIP_N % I8B_NC == 0, "column blocks tile a strip");
+
+/* Bytes of one k-quad of a strip (SDQ_I8_STRIP_N dwords). */
+#define I8B_KQ_BYTES (4 * SDQ_I8_STRIP_N)
+
+/* Target bytes of one thread's block of W strips: the block stays in L2
+ * while every tile of A rows (in L1) passes over it, so C is written in
+ * runs of the block's channels. */
+#define I8B_W_BLOCK_BYTES (384 * 1024)
+
+/* Below this many multiply-adds (M * N * K) the GEMM runs on one thread. */
+#define I8B_PARALLEL_MIN_MACS (1 << 21)
+
+/* The micro-kernel: out[i][j] (8 int32 lanes, channels 8 j + lane of the
+ * column block at wp) = sum over the kks k-quads of the quad of row i of A
+ * (qa + i * Kp, 4 bytes per quad) times the quads of the 16 channels, by
+ * vpmaddubsw + vpmaddwd (the caller makes sure no pair saturates). The
+ * accumulators are named variables so that GCC keeps them in registers. */
+__attribute__((noinline)) static void i8b_kernel_4x16(const int8_t *qa, size_t Kp,
+                                const uint8_t *wp, int kks,
+                                __m256i out[I8B_MR][2]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int8_t *a0 = qa, *a1 = qa + Kp, *a2 = qa + 2 * Kp, *a3 = qa + 3 * Kp;
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00,
+          c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  for (int kk = 0; kk < kks; kk++, wp += I8B_KQ_BYTES) {
+    const __m256i w0 = _mm256_load_si256((const __m256i *)wp);
+    const __m256i w1 = _mm256_load_si256((const __m256i *)(wp + 32));
+#define I8B_ROW(i)                                                             \
+  {                                                                            \
+    int32_t word;                                                              \
+    memcpy(&word, a##i + 4 * (size_t)kk, 4);                                   \
+    const __m256i a = _mm256_set1_epi32(word);                                 \
+    c##i##0 = _mm256_add_epi32(                                                \
+        c##i##0, _mm256_madd_epi16(_mm256_maddubs_epi16(w0, a), ones));        \
+    c##i##1 = _mm256_add_epi32(                                                \
+        c##i##1, _mm256_madd_epi16(_mm256_maddubs_epi16(w1, a), ones));        \
+  }
+    I8B_ROW(0) I8B_ROW(1) I8B_ROW(2) I8B_ROW(3)
+#undef I8B_ROW
+  }
+  out[0][0] = c00; out[0][1] = c01; out[1][0] = c10; out[1][1] = c11;
+  out[2][0] = c20; out[2][1] = c21; out[3][0] = c30; out[3][1] = c31;
+}
+
+/* The micro-kernel for 8-bit fields with 8-bit activations, where the
+ * u8 x s8 pairs of vpmaddubsw could saturate (2 * 255 * 127 > 32767): the
+ * fields are zero-extended to int16 and vpmaddwd multiplies them with the
+ * int16 activations (qa16 rows of Kp), exactly. The 8 channels of the
+ * column block at wp land in out[i][0] in channel order. */
+__attribute__((noinline)) static void i8b_kernel_4x8_wide(const int16_t *qa16, size_t Kp,
+                                    const uint8_t *wp, int kks,
+                                    __m256i out[I8B_MR][2]) {
+  const int16_t *a0 = qa16, *a1 = qa16 + Kp, *a2 = qa16 + 2 * Kp,
+                *a3 = qa16 + 3 * Kp;
+  /* c: channels 0..3, d: channels 4..7, two partial sums (k 0-1, k 2-3) each */
+  __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, d0 = c0,
+          d1 = c0, d2 = c0, d3 = c0;
+  for (int kk = 0; kk < kks; kk++, wp += I8B_KQ_BYTES) {
+    const __m256i w0 = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)wp));
+    const __m256i w1 =
+        _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)(wp + 16)));
+#define I8B_ROW(i)                                                             \
+  {                                                                            \
+    int64_t word;                                                              \
+    memcpy(&word, a##i + 4 * (size_t)kk, 8);                                   \
+    const __m256i a = _mm256_set1_epi64x(word);                                \
+    c##i = _mm256_add_epi32(_mm256_madd_epi16(w0, a), c##i);                   \
+    d##i = _mm256_add_epi32(_mm256_madd_epi16(w1, a), d##i);                   \
+  }
+    I8B_ROW(0) I8B_ROW(1) I8B_ROW(2) I8B_ROW(3)
+#undef I8B_ROW
+  }
+  /* hadd gives channels [0 1 4 5 | 2 3 6 7]; the permute restores order */
+  out[0][0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c0, d0), 0xd8);
+  out[1][0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c1, d1), 0xd8);
+  out[2][0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c2, d2), 0xd8);
+  out[3][0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c3, d3), 0xd8);
+}
+
+/* Writes rows 0 .. mr - 1 and channels n0 .. min(N, n0 + 8 nv) - 1 of C
+ * (already offset to row m0) from the tile's nv (1 or 2) vectors per row,
+ * rescaled in the scalar reference's order: ((float)(acc - offset * sum_a)
+ * * scale_a) * scale_w, then beta * C + that with one rounding when
+ * beta != 0. */
+SDQ_INLINE void i8b_store_tile(__m256i acc[I8B_MR][2], int mr, int nv, int n0,
+                               int N, int offset, const float *scale_a,
+                               const int32_t *sum_a, const float *scale_w,
+                               float beta, float *C, int ldc) {
+  __m256i mask[2];
+  __m256 sw[2];
+  for (int j = 0; j < nv; j++) {
+    mask[j] = tail_mask8(N - n0 - 8 * j);
+    sw[j] = _mm256_maskload_ps(scale_w + n0 + 8 * j, mask[j]);
+  }
+  const int full = N - n0 >= 8 * nv;
+  for (int i = 0; i < mr; i++) {
+    const __m256i corr = _mm256_set1_epi32(offset * sum_a[i]);
+    const __m256 sa = _mm256_set1_ps(scale_a[i]);
+    float *c = C + (size_t)i * (size_t)ldc + n0;
+    for (int j = 0; j < nv; j++) {
+      const __m256 t = _mm256_mul_ps(
+          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[i][j], corr)),
+                        sa),
+          sw[j]);
+      if (full) {
+        _mm256_storeu_ps(
+            c + 8 * j,
+            beta == 0.0f ? t
+                         : _mm256_fmadd_ps(_mm256_set1_ps(beta),
+                                           _mm256_loadu_ps(c + 8 * j), t));
+      } else {
+        _mm256_maskstore_ps(
+            c + 8 * j, mask[j],
+            beta == 0.0f
+                ? t
+                : _mm256_fmadd_ps(_mm256_set1_ps(beta),
+                                  _mm256_maskload_ps(c + 8 * j, mask[j]), t));
+      }
+    }
+  }
+}
+
+/* Quantizes rows [m_begin, m_end) of A per token into qa (rows of Kp bytes,
+ * zero-padded) with their scale_a and sum_a; returns the rows with NaN or
+ * +-inf. */
+static int i8b_quantize_rows(const float *A, int lda, int K, int Kp,
+                             int act_bits, int m, int8_t *qa, float *scale_a,
+                             int32_t *sum_a) {
+  int8_t *q = qa + (size_t)m * (size_t)Kp;
+  const int bad = quantize_rows_avx2(A + (size_t)m * (size_t)lda, 1, K, lda,
+                                     act_bits, q, scale_a + m);
+  memset(q + K, 0, (size_t)(Kp - K));
+  const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  __m256i sum = _mm256_setzero_si256();
+  for (int k = 0; k < Kp; k += 32) {
+    /* |q| <= 127: pairs of 1 * q fit int16 */
+    const __m256i v = _mm256_load_si256((const __m256i *)(q + k));
+    sum = _mm256_add_epi32(
+        sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16));
+  }
+  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(sum),
+                            _mm256_extracti128_si256(sum, 1));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+  sum_a[m] = _mm_cvtsi128_si32(h);
+  return bad;
+}
+
+/* qgemm_i8_nt on the cached strips: 1. quantize A per token into padded
+ * rows (widened to int16 when wide); 2. get (or build) W's strips; 3. each
+ * thread takes a contiguous range of strips (and of rows when strips are
+ * fewer than threads) and runs the micro-kernel for each tile of rows over
+ * a cache block of strips, the whole K in registers. wide selects the int16 kernel, which
+ * 8-bit fields with 8-bit activations need. Returns the number of rows of A
+ * containing NaN or +-inf, or -1 when memory ran out. */
+SDQ_INLINE int i8b_gemm(int M, const float *A, int lda, int act_bits,
+                        const sdq_qmatrix *W, int cbits, int wide, float beta,
+                        float *C, int ldc) {
+  const int N = W->rows, K = W->cols, Kp = sdq_pack_cols_padded(K);
+  const int offset = 1 << (cbits - 1);
+  const int kks = Kp / 4;
+  const int nc = wide ? 8 : I8B_NC; /* channels per column block */
+  const size_t strip_bytes = (size_t)Kp * SDQ_I8_STRIP_N;
+  const size_t arow_bytes = (size_t)Kp * (wide ? 2 : 1);
+  const int strips = (N + SDQ_I8_STRIP_N - 1) / SDQ_I8_STRIP_N;
+  const int mtiles = (M + I8B_MR - 1) / I8B_MR;
+  const int mpad = mtiles * I8B_MR;
+#ifdef _OPENMP
+  const int threads =
+      (double)M * N * K >= I8B_PARALLEL_MIN_MACS && !omp_in_parallel()
+          ? omp_get_max_threads()
+          : 1;
+#else
+  const int threads = 1;
+#endif
+
+  const uint8_t *wstrips = sdq_qmatrix_i8_strips(W);
+  /* rows up to a whole tile (zeros), so the kernel never reads past them */
+  int8_t *qa = aligned_alloc(64, (size_t)mpad * (size_t)Kp);
+  int16_t *qa16 =
+      wide ? aligned_alloc(64, (size_t)mpad * (size_t)Kp * 2) : NULL;
+  float *scale_a = malloc((size_t)M * (sizeof(float) + sizeof(int32_t)));
+  if (wstrips == NULL || qa == NULL || (wide && qa16 == NULL) ||
+      scale_a == NULL) {
+    free(qa);
+    free(qa16);
+    free(scale_a);
+    return -1;
+  }
+  int32_t *sum_a = (int32_t *)(scale_a + M);
+  memset(qa + (size_t)M * (size_t)Kp, 0, (size_t)(mpad - M) * (size_t)Kp);
+  if (wide)
+    memset(qa16 + (size_t)M * (size_t)Kp, 0,
+           (size_t)(mpad - M) * (size_t)Kp * 2);
+  const uint8_t *arows = wide ? (const uint8_t *)qa16 : (const uint8_t *)qa;
+
+  const int tn = threads < strips ? threads : strips;
+  const int tm = threads / tn < mtiles ? threads / tn : mtiles;
+  int sb = (int)(I8B_W_BLOCK_BYTES / strip_bytes);
+  if (sb < 1)
+    sb = 1;
+  int bad = 0;
+
+#pragma omp parallel num_threads(threads) if (threads > 1) reduction(+ : bad)
+  {
+#ifdef _OPENMP
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+#endif
+    /* 1. */
+#pragma omp for schedule(static)
+    for (int m = 0; m < M; m++) {
+      bad += i8b_quantize_rows(A, lda, K, Kp, act_bits, m, qa, scale_a, sum_a);
+      if (wide)
+        for (int k = 0; k < Kp; k += 16)
+          _mm256_store_si256(
+              (__m256i *)(qa16 + (size_t)m * (size_t)Kp + k),
+              _mm256_cvtepi8_epi16(_mm_load_si128(
+                  (const __m128i *)(qa + (size_t)m * (size_t)Kp + k))));
+    }
+
+    /* 3. */
+    if (tid < tn * tm) {
+      const int ti = tid / tm, tj = tid % tm;
+      const int s_begin = (int)((long)strips * ti / tn);
+      const int s_end = (int)((long)strips * (ti + 1) / tn);
+      const int t_begin = (int)((long)mtiles * tj / tm);
+      const int t_end = (int)((long)mtiles * (tj + 1) / tm);
+      for (int s0 = s_begin; s0 < s_end; s0 += sb) {
+        const int s1 = s0 + sb < s_end ? s0 + sb : s_end;
+        for (int t = t_begin; t < t_end; t++) {
+          const int m0 = t * I8B_MR;
+          const int mr = M - m0 < I8B_MR ? M - m0 : I8B_MR;
+          const uint8_t *ap = arows + arow_bytes * (size_t)m0;
+          for (int s = s0; s < s1; s++) {
+            for (int cb = 0; cb < SDQ_I8_STRIP_N; cb += nc) {
+              const int n0 = s * SDQ_I8_STRIP_N + cb;
+              if (n0 >= N)
+                break;
+              const uint8_t *wp = wstrips + strip_bytes * (size_t)s + 4 * cb;
+              __m256i acc[I8B_MR][2];
+              if (wide)
+                i8b_kernel_4x8_wide((const int16_t *)ap, (size_t)Kp, wp, kks,
+                                    acc);
+              else
+                i8b_kernel_4x16((const int8_t *)ap, (size_t)Kp, wp, kks, acc);
+              i8b_store_tile(acc, mr, wide ? 1 : 2, n0, N, offset,
+                             scale_a + m0, sum_a + m0, W->scale, beta,
+                             C + (size_t)m0 * (size_t)ldc, ldc);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  free(qa);
+  free(qa16);
+  free(scale_a);
+  return bad;
+}
+
 static int qgemm_i8_nt_avx2(int M, const float *A, int lda, int act_bits,
                             const sdq_qmatrix *W, float beta, float *C,
                             int ldc) {
@@ -588,6 +868,19 @@ static int qgemm_i8_nt_avx2(int M, const float *A, int lda, int act_bits,
     return -1;
   if (M <= 0)
     return 0;
+
+  const int cbits = sdq_pack_container_bits(W->bits);
+  if (M >= I8B_MIN_M) {
+    switch (cbits) {
+    case 2: return i8b_gemm(M, A, lda, act_bits, W, 2, 0, beta, C, ldc);
+    case 4: return i8b_gemm(M, A, lda, act_bits, W, 4, 0, beta, C, ldc);
+    case 6: return i8b_gemm(M, A, lda, act_bits, W, 6, 0, beta, C, ldc);
+    default:
+      return act_bits == 8
+                 ? i8b_gemm(M, A, lda, act_bits, W, 8, 1, beta, C, ldc)
+                 : i8b_gemm(M, A, lda, act_bits, W, 8, 0, beta, C, ldc);
+    }
+  }
 
   /* 1. quantize A per token into zero-padded, 64-aligned rows */
   int8_t *qa = aligned_alloc(64, (size_t)M * (size_t)Kp);
@@ -614,7 +907,6 @@ static int qgemm_i8_nt_avx2(int M, const float *A, int lda, int act_bits,
   }
 
   /* 2. int32 dot products, offset correction and rescale */
-  const int cbits = sdq_pack_container_bits(W->bits);
   switch (cbits) {
   case 2: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 2, 0, beta, C, ldc); break;
   case 4: i8_gemm(M, qa, Kp, scale_a, sum_a, W, 4, 0, beta, C, ldc); break;

@@ -30,10 +30,8 @@
 #define I8_NR (16 * I8_NV)
 _Static_assert(I8_NR == SDQ_I8_STRIP_N, "the tile spans one cached strip");
 
-/* Target bytes of one thread's block of W strips and of one block of A
- * panels (meant to share the 1 MiB L2). */
+/* Target bytes of one thread's block of W strips (kept in the 1 MiB L2). */
 #define I8_W_BLOCK_BYTES (384 * 1024)
-#define I8_A_BLOCK_BYTES (256 * 1024)
 
 /* Below this many multiply-adds (M * N * K) the GEMM runs on one thread. */
 #define I8_PARALLEL_MIN_MACS (1 << 21)
@@ -209,13 +207,11 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
   const int tm = threads / tn < mpanels ? threads / tn : mpanels;
 
   /* cache blocks inside a thread's range: sb strips of W stay in L2 while
-   * the A panels pass by in blocks of pb */
+   * every A panel (in L1) passes over them, so C is written in runs of the
+   * block's channels */
   int sb = (int)(I8_W_BLOCK_BYTES / strip_bytes);
   if (sb < 1)
     sb = 1;
-  int pb = (int)(I8_A_BLOCK_BYTES / apanel_bytes);
-  if (pb < 1)
-    pb = 1;
 
   const size_t abytes = apanel_bytes * (size_t)mpanels;
   uint8_t *work = aligned_alloc(64, abytes + apanel_bytes * (size_t)threads);
@@ -254,20 +250,16 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
       const int p_end = (int)((long)mpanels * (tj + 1) / tm);
       for (int s0 = s_begin; s0 < s_end; s0 += sb) {
         const int s1 = s0 + sb < s_end ? s0 + sb : s_end;
-        for (int pa = p_begin; pa < p_end; pa += pb) {
-          const int pa_end = pa + pb < p_end ? pa + pb : p_end;
+        for (int p = p_begin; p < p_end; p++) {
+          const int m0 = p * I8_MR;
+          const int mr = M - m0 < I8_MR ? M - m0 : I8_MR;
+          const uint8_t *ap = apanels + apanel_bytes * (size_t)p;
           for (int s = s0; s < s1; s++) {
-            const uint8_t *wp = wstrips + strip_bytes * (size_t)s;
-            for (int p = pa; p < pa_end; p++) {
-              const int m0 = p * I8_MR;
-              const int mr = M - m0 < I8_MR ? M - m0 : I8_MR;
-              __m512i acc[I8_MR][I8_NV];
-              i8_kernel_8x48(apanels + apanel_bytes * (size_t)p, wp, kks,
-                             acc);
-              i8_store_tile(acc, mr, s * I8_NR, N, offset, scale_a + m0,
-                            sum_a + m0, W->scale, beta,
-                            C + (size_t)m0 * (size_t)ldc, ldc);
-            }
+            __m512i acc[I8_MR][I8_NV];
+            i8_kernel_8x48(ap, wstrips + strip_bytes * (size_t)s, kks, acc);
+            i8_store_tile(acc, mr, s * I8_NR, N, offset, scale_a + m0,
+                          sum_a + m0, W->scale, beta,
+                          C + (size_t)m0 * (size_t)ldc, ldc);
           }
         }
       }

@@ -168,3 +168,43 @@ const uint8_t *sdq_qmatrix_i8_strips(const sdq_qmatrix *m) {
   }
   return strips;
 }
+
+/* The kept workspace: a 64-byte header holding the usable size, then the
+ * buffer handed out. */
+static void *i8_spare;
+
+void *sdq_i8_workspace_take(size_t bytes) {
+  uint8_t *block = __atomic_exchange_n(&i8_spare, NULL, __ATOMIC_ACQ_REL);
+  if (block != NULL) {
+    size_t size;
+    memcpy(&size, block, sizeof(size));
+    if (size >= bytes)
+      return block + 64;
+    free(block);
+  }
+  const size_t size = (bytes + 63) / 64 * 64;
+  block = aligned_alloc(64, size + 64);
+  if (block == NULL)
+    return NULL;
+  memcpy(block, &size, sizeof(size));
+  return block + 64;
+}
+
+void sdq_i8_workspace_give(void *p) {
+  if (p == NULL)
+    return;
+  uint8_t *block = (uint8_t *)p - 64;
+  uint8_t *old = __atomic_exchange_n(&i8_spare, block, __ATOMIC_ACQ_REL);
+  if (old != NULL) {
+    /* keep the larger of the two */
+    size_t a, b;
+    memcpy(&a, block, sizeof(a));
+    memcpy(&b, old, sizeof(b));
+    if (b > a) {
+      uint8_t *back = __atomic_exchange_n(&i8_spare, old, __ATOMIC_ACQ_REL);
+      free(back);
+    } else {
+      free(old);
+    }
+  }
+}

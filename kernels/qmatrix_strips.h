@@ -1,5 +1,6 @@
 /* qmatrix_strips.h - the unpacked weight strips that the x86 integer GEMMs
- * cache with each sdq_qmatrix (the VNNI operand layout, built once).
+ * cache with each sdq_qmatrix (the VNNI operand layout, built once), and
+ * their reusable workspace.
  *
  * Layout. The N = rows channels are cut into strips of SDQ_I8_STRIP_N
  * channels; strip s holds channels 48 s .. 48 s + 47 over all Kp =
@@ -37,5 +38,13 @@
  * out (nothing is cached then, and a later call tries again). The strips
  * belong to m and are freed by sdq_qmatrix_free. */
 const uint8_t *sdq_qmatrix_i8_strips(const sdq_qmatrix *m);
+
+/* Workspace of the integer GEMMs (quantized A), reused across calls so that
+ * a large buffer is not mapped and page-faulted in on every call: returns a
+ * 64-aligned buffer of at least bytes, or NULL when memory ran out. Give it
+ * back with sdq_i8_workspace_give. One buffer (the largest given back) is
+ * kept for the next call; concurrent callers get buffers of their own. */
+void *sdq_i8_workspace_take(size_t bytes);
+void sdq_i8_workspace_give(void *p);
 
 #endif /* SDQ_QMATRIX_STRIPS_H */

@@ -774,18 +774,20 @@ SDQ_INLINE int i8b_gemm(int M, const float *A, int lda, int act_bits,
 #endif
 
   const uint8_t *wstrips = sdq_qmatrix_i8_strips(W);
-  /* rows up to a whole tile (zeros), so the kernel never reads past them */
-  int8_t *qa = aligned_alloc(64, (size_t)mpad * (size_t)Kp);
-  int16_t *qa16 =
-      wide ? aligned_alloc(64, (size_t)mpad * (size_t)Kp * 2) : NULL;
-  float *scale_a = malloc((size_t)M * (sizeof(float) + sizeof(int32_t)));
-  if (wstrips == NULL || qa == NULL || (wide && qa16 == NULL) ||
-      scale_a == NULL) {
-    free(qa);
-    free(qa16);
-    free(scale_a);
+  /* workspace: qa, qa16 (wide only), scale_a, sum_a; rows up to a whole
+   * tile (zeros), so the kernel never reads past them */
+  const size_t qbytes = (size_t)mpad * (size_t)Kp;
+  const size_t wbytes = wide ? 2 * qbytes : 0;
+  uint8_t *work =
+      wstrips == NULL
+          ? NULL
+          : sdq_i8_workspace_take(qbytes + wbytes + (size_t)M * (sizeof(float) +
+                                                                 sizeof(int32_t)));
+  if (work == NULL)
     return -1;
-  }
+  int8_t *qa = (int8_t *)work;
+  int16_t *qa16 = (int16_t *)(work + qbytes);
+  float *scale_a = (float *)(work + qbytes + wbytes);
   int32_t *sum_a = (int32_t *)(scale_a + M);
   memset(qa + (size_t)M * (size_t)Kp, 0, (size_t)(mpad - M) * (size_t)Kp);
   if (wide)
@@ -854,9 +856,7 @@ SDQ_INLINE int i8b_gemm(int M, const float *A, int lda, int act_bits,
     }
   }
 
-  free(qa);
-  free(qa16);
-  free(scale_a);
+  sdq_i8_workspace_give(work);
   return bad;
 }
 

@@ -213,14 +213,14 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
   if (sb < 1)
     sb = 1;
 
+  /* workspace: the A panels, one panel of rows per thread, scale_a, sum_a */
   const size_t abytes = apanel_bytes * (size_t)mpanels;
-  uint8_t *work = aligned_alloc(64, abytes + apanel_bytes * (size_t)threads);
-  float *scale_a = malloc((size_t)M * (sizeof(float) + sizeof(int32_t)));
-  if (work == NULL || scale_a == NULL) {
-    free(work);
-    free(scale_a);
+  const size_t rbytes = abytes + apanel_bytes * (size_t)threads;
+  uint8_t *work = sdq_i8_workspace_take(
+      rbytes + (size_t)M * (sizeof(float) + sizeof(int32_t)));
+  if (work == NULL)
     return -1;
-  }
+  float *scale_a = (float *)(work + rbytes);
   int32_t *sum_a = (int32_t *)(scale_a + M);
   uint8_t *apanels = work;
   int bad = 0;
@@ -266,8 +266,7 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
     }
   }
 
-  free(work);
-  free(scale_a);
+  sdq_i8_workspace_give(work);
   return bad;
 }
 

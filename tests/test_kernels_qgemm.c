@@ -327,6 +327,119 @@ START_TEST(i8_nt_exact_across_isas) {
 }
 END_TEST
 
+/* Runs qgemm_i8_nt of every variant on d and W at act_bits and requires
+ * the int64 reference's bits in every output. */
+static void assert_i8_exact(const gemm_data *d, const sdq_qmatrix *W,
+                            int act_bits) {
+  float *want = i8_reference(d, W, act_bits);
+  for (int isa = 0; isa < SDQ_ISA_COUNT; isa++) {
+    const sdq_kernel_table *t = sdq_kernel_table_for((sdq_isa)isa);
+    if (t == NULL)
+      continue;
+    const char *name = sdq_isa_name((sdq_isa)isa);
+    float *c = copy_c(d);
+    ck_assert_msg(t->qgemm_i8_nt(d->M, d->A, d->lda, act_bits, W, 0.0f, c,
+                                 d->ldc) == 0,
+                  "%s qgemm_i8_nt failed", name);
+    for (int m = 0; m < d->M; m++)
+      for (int n = 0; n < d->N; n++)
+        ck_assert_msg(same_bits(c[(size_t)m * d->ldc + n],
+                                want[(size_t)m * d->N + n]),
+                      "%s qgemm_i8_nt %dx%dx%d w%d/a%d: C[%d,%d] = %.9g, "
+                      "int64 reference %.9g",
+                      name, d->M, d->N, d->K, W->bits, act_bits, m, n,
+                      (double)c[(size_t)m * d->ldc + n],
+                      (double)want[(size_t)m * d->N + n]);
+    free(c);
+  }
+  free(want);
+}
+
+/* The register tiles of the blocked GEMMs (x86: 4 or 8 rows, 8, 16 or 48
+ * channels, k in quads of 64-value groups) with every tail: M from 1 to
+ * 17, N around the 48-channel strip, K off the group size, and every pair
+ * of weight and activation bits. */
+START_TEST(i8_nt_tile_tails_all_bit_pairs) {
+  static const shape tails[] = {
+      {17, 97, 65}, {5, 49, 200}, {4, 1, 63},  {9, 48, 64},
+      {3, 50, 129}, {8, 47, 1},   {1, 95, 66}, {12, 17, 130},
+  };
+  for (size_t s = 0; s < sizeof(tails) / sizeof(tails[0]); s++) {
+    gemm_data d;
+    gemm_data_init(&d, tails[s].M, tails[s].N, tails[s].K, tails[s].K);
+    for (int bits = 2; bits <= 8; bits++) {
+      sdq_qmatrix W;
+      make_qmatrix(&W, &d, bits);
+      for (int act_bits = 2; act_bits <= 8; act_bits++)
+        assert_i8_exact(&d, &W, act_bits);
+      sdq_qmatrix_free(&W);
+    }
+    gemm_data_free(&d);
+  }
+}
+END_TEST
+
+/* Weights and activations at +-qmax everywhere, in runs of one sign, so
+ * every pair of products is as large as the formats allow: 8-bit weights
+ * (unsigned fields up to 255) with 8-bit activations would saturate a
+ * plain vpmaddubsw pair (2 * 255 * 127 > 32767). */
+START_TEST(i8_nt_exact_at_largest_products) {
+  gemm_data d;
+  gemm_data_init(&d, 13, 100, 300, 300);
+  for (int m = 0; m < d.M; m++)
+    for (int k = 0; k < d.K; k++)
+      d.A[(size_t)m * d.lda + k] = (m + k / 7) % 3 == 0 ? -1.0f : 1.0f;
+  for (int n = 0; n < d.N; n++)
+    for (int k = 0; k < d.K; k++)
+      d.w[(size_t)n * d.K + k] = (n + k / 5) % 2 == 0 ? 1.0f : -1.0f;
+  for (int bits = 6; bits <= 8; bits++) {
+    sdq_qmatrix W;
+    make_qmatrix(&W, &d, bits);
+    for (int act_bits = 6; act_bits <= 8; act_bits++)
+      assert_i8_exact(&d, &W, act_bits);
+    sdq_qmatrix_free(&W);
+  }
+  gemm_data_free(&d);
+}
+END_TEST
+
+/* The weight strips cached with a matrix are built once even when two
+ * threads run their first GEMM on it at the same time, and later calls
+ * reuse them with the same results. */
+START_TEST(i8_nt_cache_shared_between_threads) {
+  gemm_data d;
+  gemm_data_init(&d, 24, 150, 260, 260);
+  for (int isa = 1; isa < SDQ_ISA_COUNT; isa++) {
+    const sdq_kernel_table *t = sdq_kernel_table_for((sdq_isa)isa);
+    if (t == NULL)
+      continue;
+    sdq_qmatrix W;
+    make_qmatrix(&W, &d, 4);
+    float *want = i8_reference(&d, &W, 6);
+    float *c[3] = {copy_c(&d), copy_c(&d), copy_c(&d)};
+#pragma omp parallel for num_threads(2)
+    for (int i = 0; i < 2; i++)
+      t->qgemm_i8_nt(d.M, d.A, d.lda, 6, &W, 0.0f, c[i], d.ldc);
+    t->qgemm_i8_nt(d.M, d.A, d.lda, 6, &W, 0.0f, c[2], d.ldc);
+    for (int i = 0; i < 3; i++)
+      for (int m = 0; m < d.M; m++)
+        for (int n = 0; n < d.N; n++)
+          ck_assert_msg(same_bits(c[i][(size_t)m * d.ldc + n],
+                                  want[(size_t)m * d.N + n]),
+                        "%s call %d: C[%d,%d] = %.9g, int64 reference %.9g",
+                        sdq_isa_name((sdq_isa)isa), i, m, n,
+                        (double)c[i][(size_t)m * d.ldc + n],
+                        (double)want[(size_t)m * d.N + n]);
+    for (int i = 0; i < 3; i++)
+      free(c[i]);
+    free(want);
+    sdq_qmatrix_free(&W);
+    ck_assert_ptr_null(W.i8_strips);
+  }
+  gemm_data_free(&d);
+}
+END_TEST
+
 START_TEST(i8_nt_beta_exact_across_isas) {
   gemm_data d;
   gemm_data_init(&d, 37, 70, 200, 200);
@@ -453,6 +566,9 @@ static Suite *qgemm_suite(void) {
   tcase_add_test(tc, i8_nt_beta_exact_across_isas);
   tcase_add_test(tc, i8_nt_equals_fake_quant_path);
   tcase_add_test(tc, i8_nt_nan_rows);
+  tcase_add_test(tc, i8_nt_tile_tails_all_bit_pairs);
+  tcase_add_test(tc, i8_nt_exact_at_largest_products);
+  tcase_add_test(tc, i8_nt_cache_shared_between_threads);
   suite_add_tcase(s, tc);
   return s;
 }

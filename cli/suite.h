@@ -133,13 +133,21 @@ int sdq_stage_save(const char *work_dir, const char *name,
  * value for keys that are informational only (never compared). */
 double sdq_metric_tolerance(const char *key);
 
+/* Checks that doc is a suite results document: "schema" is
+ * SDQ_SUITE_SCHEMA and "metrics" is a non-empty object whose values are
+ * numbers or null, with EM/F1/success rates in 0..100. Returns 0, or -1
+ * with a message that starts with what (a file name or "the baseline"). */
+int sdq_results_check(const json_t *doc, const char *what, char *err, size_t errlen);
+
 /* Compares results["metrics"] with baseline["metrics"]. For every baseline
  * key: missing in results -> failure; |current - baseline| beyond the
  * tolerance -> failure when worse, and also when better unless
  * allow_better. "Worse" means lower, except for keys ending in
  * "/success_rate", where higher is worse. Writes a WARNING line for each
  * differing run setting (profile, model checkpoint, question counts), then
- * one line per compared metric, to report (may be NULL) and returns the number of
+ * one line per baseline metric (a "skip" line for a metric without a
+ * tolerance or null in the baseline; differences of two metrics are left
+ * out), to report (may be NULL) and returns the number of
  * failures, or -1 with err when either document is malformed: a "schema"
  * other than SDQ_SUITE_SCHEMA, no or an empty "metrics" object, a metric
  * that is neither a number nor null, or an EM/F1/success rate outside

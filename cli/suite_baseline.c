@@ -33,10 +33,7 @@ double sdq_metric_tolerance(const char *key) {
   return -1.0;
 }
 
-/* Checks that doc is a suite results document with a non-empty metric map
- * whose values are numbers or null and whose scores lie in their range.
- * what is "the baseline" or "the results", for the message. */
-static int check_document(const json_t *doc, const char *what, char *err, size_t errlen) {
+int sdq_results_check(const json_t *doc, const char *what, char *err, size_t errlen) {
   const char *schema = json_string_value(json_object_get(doc, "schema"));
   if (!schema || strcmp(schema, SDQ_SUITE_SCHEMA) != 0) {
     snprintf(err, errlen, "%s has schema %s%s%s, expected \"" SDQ_SUITE_SCHEMA "\"; is it an "
@@ -116,8 +113,8 @@ static void warn_on_setting_changes(const json_t *results, const json_t *baselin
 int sdq_baseline_compare(const json_t *results, const json_t *baseline,
                          int allow_better, sdq_buf *report, char *err,
                          size_t errlen) {
-  if (check_document(baseline, "the baseline", err, errlen) ||
-      check_document(results, "the results", err, errlen))
+  if (sdq_results_check(baseline, "the baseline", err, errlen) ||
+      sdq_results_check(results, "the results", err, errlen))
     return -1;
   if (report)
     warn_on_setting_changes(results, baseline, report);
@@ -137,8 +134,19 @@ int sdq_baseline_compare(const json_t *results, const json_t *baseline,
                        cv ? "null in" : "missing from", json_is_null(bv) ? "null" : "a number");
       continue;
     }
-    if (tol < 0 || json_is_null(bv))
+    if (tol < 0 && !ends_with(key, "/diff")) {
+      if (report)
+        sdq_buf_printf(report, "skip  %s: not compared (no tolerance is defined for this "
+                       "metric)\n", key);
       continue;
+    }
+    if (tol < 0)
+      continue; /* a difference of two compared metrics */
+    if (json_is_null(bv)) {
+      if (report)
+        sdq_buf_printf(report, "skip  %s: null in the baseline (not measured there)\n", key);
+      continue;
+    }
 
     double b = json_number_value(bv), c = json_number_value(cv);
     double delta = c - b;
@@ -152,9 +160,10 @@ int sdq_baseline_compare(const json_t *results, const json_t *baseline,
     } else if (better) {
       verdict = "BETTER";
     }
+    int digits = tol < 0.1 ? 4 : 2; /* enough to show why a small change fails */
     if (report)
-      sdq_buf_printf(report, "%s %s: %.2f (baseline %.2f, change %+.2f, tolerance +-%.2f)%s\n",
-                     verdict, key, c, b, delta, tol,
+      sdq_buf_printf(report, "%s %s: %.*f (baseline %.*f, change %+.*f, tolerance +-%.*f)%s\n",
+                     verdict, key, digits, c, digits, b, digits, delta, digits, tol,
                      worse ? " worse than the baseline"
                            : better ? " better than the baseline" : "");
   }

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -84,18 +85,44 @@ static int parse_count(const char *opt, const char *s, long lo, long *out) {
   return 0;
 }
 
-/* Compares results with the baseline file; prints every metric and returns
- * 0 (pass), 1 (failures) or -1 (unreadable input). */
-static int compare_with_baseline(const json_t *results, const char *baseline_path,
-                                 int allow_better) {
+/* Reads a results.json (what names it for messages), or prints why not and
+ * returns NULL: a folder, a missing file and malformed JSON each get their
+ * own message. */
+static json_t *load_results_file(const char *path, const char *what) {
+  struct stat sb;
+  if (stat(path, &sb) != 0) {
+    fprintf(stderr, "sdq suite: %s %s: %s\n", what, path, strerror(errno));
+    return NULL;
+  }
+  if (S_ISDIR(sb.st_mode)) {
+    fprintf(stderr, "sdq suite: %s %s is a folder; give the results.json file inside it\n",
+            what, path);
+    return NULL;
+  }
   json_error_t jerr;
-  json_t *base = json_load_file(baseline_path, 0, &jerr);
-  if (!base) {
-    fprintf(stderr, "sdq suite: %s: cannot read the baseline: %s (line %d)\n", baseline_path,
-            jerr.text, jerr.line);
+  json_t *doc = json_load_file(path, 0, &jerr);
+  if (!doc)
+    fprintf(stderr, "sdq suite: %s %s is not valid JSON: %s (line %d, column %d)\n", what, path,
+            jerr.text, jerr.line, jerr.column);
+  return doc;
+}
+
+/* Compares results (read from results_path, or NULL for this run's) with
+ * the baseline file; prints every metric and returns 0 (pass), 1 (failures)
+ * or -1 (unreadable or malformed input, named by its path). */
+static int compare_with_baseline(const json_t *results, const char *results_path,
+                                 const char *baseline_path, int allow_better) {
+  json_t *base = load_results_file(baseline_path, "the baseline");
+  if (!base)
+    return -1;
+  char err[512];
+  if (sdq_results_check(base, baseline_path, err, sizeof err) ||
+      sdq_results_check(results, results_path ? results_path : "this run's results", err,
+                        sizeof err)) {
+    fprintf(stderr, "sdq suite: %s\n", err);
+    json_decref(base);
     return -1;
   }
-  char err[512];
   sdq_buf out = {0};
   int failures = sdq_baseline_compare(results, base, allow_better, &out, err, sizeof err);
   json_decref(base);
@@ -286,8 +313,14 @@ int sdq_suite_main(int argc, char **argv) {
 
   long v;
   int c;
+  const char *run_option = NULL; /* the first option that only a run uses */
+  int li = -1;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+    if (li >= 0 && !run_option && c != O_BASELINE && c != O_BETTER && c != O_COMPARE &&
+        c != O_HELP)
+      run_option = opts[li].name;
+    li = -1;
     switch (c) {
     case O_OUT: s.out_dir = optarg; break;
     case O_QUICK: break;
@@ -331,13 +364,15 @@ int sdq_suite_main(int argc, char **argv) {
       fprintf(stderr, "sdq suite: --compare needs --baseline FILE\n");
       return 2;
     }
-    json_error_t jerr;
-    json_t *r = json_load_file(compare, 0, &jerr);
-    if (!r) {
-      fprintf(stderr, "sdq suite: %s: cannot read: %s (line %d)\n", compare, jerr.text, jerr.line);
-      return 1;
+    if (run_option) {
+      fprintf(stderr, "sdq suite: --%s does not apply to --compare, which runs nothing and only "
+              "compares two results.json files; drop it\n", run_option);
+      return 2;
     }
-    int rc = compare_with_baseline(r, baseline, allow_better);
+    json_t *r = load_results_file(compare, "the --compare file");
+    if (!r)
+      return 1;
+    int rc = compare_with_baseline(r, compare, baseline, allow_better);
     json_decref(r);
     return rc == 0 ? 0 : 1;
   }
@@ -413,7 +448,7 @@ int sdq_suite_main(int argc, char **argv) {
 
   /* 6. Baseline comparison. */
   if (baseline) {
-    int b = compare_with_baseline(s.results, baseline, allow_better);
+    int b = compare_with_baseline(s.results, NULL, baseline, allow_better);
     rc = b == 0 ? 0 : 1;
   }
 

@@ -174,5 +174,24 @@ check "compare across profiles warns: $(head -3 "$dir/out")" \
 "$sdq" suite --compare "$b/quick.json" --baseline "$b/quick.json" >"$dir/out" 2>"$dir/err"
 check "compare within one profile does not warn" '! grep -q "^WARNING" "$dir/out"'
 
+# 13. --compare names the file that is wrong, and refuses run options.
+python3 - "$b/quick.json" "$dir" <<'PY' || cp "$b/quick.json" "$dir/nometrics.json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+d.pop("metrics")
+json.dump(d, open(sys.argv[2] + "/nometrics.json", "w"))
+PY
+"$sdq" suite --compare "$dir/nometrics.json" --baseline "$b/quick.json" >"$dir/out" 2>"$dir/err"
+rc=$?
+check "compare with a malformed results file fails, got $rc" '[ $rc -eq 1 ]'
+check "compare names the malformed file: $(cat "$dir/err")" \
+  'grep -q "nometrics.json has no \"metrics\" object" "$dir/err"'
+"$sdq" suite --compare "$dir" --baseline "$b/quick.json" >"$dir/out" 2>"$dir/err"
+check "compare with a folder says so: $(cat "$dir/err")" 'grep -q "is a folder" "$dir/err"'
+"$sdq" suite --quick --compare "$b/quick.json" --baseline "$b/quick.json" >"$dir/out" 2>"$dir/err"
+rc=$?
+check "compare with --quick exits 2, got $rc" '[ $rc -eq 2 ]'
+check "compare with --quick says why: $(cat "$dir/err")" 'grep -q "does not apply to --compare" "$dir/err"'
+
 [ $fail -eq 0 ] && echo "test_cli_input_checks: all checks passed"
 exit $fail

@@ -5,13 +5,16 @@
 
 #include "train/files.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 static int write_all(int fd, const void *data, size_t len) {
@@ -201,6 +204,94 @@ int sdq_json_write_file(const char *path, const json_t *value, char *err, size_t
   int rc = sdq_write_file_bytes(path, full, len + 1, err, errlen);
   free(full);
   return rc;
+}
+
+/* Returns the PID of a temporary-file name "<base>.tmp.<PID>.<N>" (PID and N
+ * decimal digits), or -1 when name is not one of base's temporary files. */
+static long temp_file_pid(const char *name, const char *base) {
+  size_t blen = strlen(base);
+  if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0)
+    return -1;
+  const char *s = name + blen + 5, *digits = s;
+  long pid = 0;
+  while (*s >= '0' && *s <= '9') {
+    if (pid > (long)INT_MAX / 10)
+      return -1;
+    pid = pid * 10 + (*s++ - '0');
+  }
+  if (s == digits || *s != '.' || s[1] == '\0' || pid <= 0)
+    return -1;
+  for (s++; *s; s++)
+    if (*s < '0' || *s > '9')
+      return -1;
+  return pid;
+}
+
+int sdq_remove_stale_temps(const char *target, char *removed, size_t removedlen,
+                           unsigned long long *bytes, char *err, size_t errlen) {
+  if (removed && removedlen > 0)
+    removed[0] = '\0';
+  char *dir = strdup(target);
+  if (!dir) {
+    snprintf(err, errlen, "%s: out of memory", target);
+    return -1;
+  }
+  const char *last = strrchr(target, '/');
+  const char *base = last ? last + 1 : target;
+  char *slash = strrchr(dir, '/');
+  if (slash == dir)
+    dir[1] = '\0'; /* target is in / */
+  else if (slash)
+    *slash = '\0';
+  else
+    strcpy(dir, ".");
+
+  DIR *d = opendir(dir);
+  if (!d) {
+    int rc = errno == ENOENT ? 0 : -1;
+    if (rc)
+      snprintf(err, errlen, "%s: cannot list the folder: %s", dir, strerror(errno));
+    free(dir);
+    return rc;
+  }
+  int n = 0, rc = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    long pid = temp_file_pid(e->d_name, base);
+    if (pid < 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    size_t plen = strlen(dir) + strlen(e->d_name) + 2;
+    char *path = malloc(plen);
+    if (!path) {
+      snprintf(err, errlen, "%s: out of memory", dir);
+      rc = -1;
+      break;
+    }
+    snprintf(path, plen, "%s/%s", dir, e->d_name);
+    struct stat sb;
+    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+      free(path);
+      continue;
+    }
+    if (unlink(path) != 0) {
+      snprintf(err, errlen, "%s: cannot remove this stale temporary file: %s", path,
+               strerror(errno));
+      free(path);
+      rc = -1;
+      break;
+    }
+    free(path);
+    if (bytes)
+      *bytes += (unsigned long long)sb.st_size;
+    if (removed && removedlen > 0) {
+      size_t used = strlen(removed);
+      snprintf(removed + used, removedlen - used, "%s%s", n ? ", " : "", e->d_name);
+    }
+    n++;
+  }
+  closedir(d);
+  free(dir);
+  return rc ? -1 : n;
 }
 
 int sdq_mkdir_p(const char *path, char *err, size_t errlen) {

@@ -29,6 +29,20 @@ int sdq_write_file_bytes(const char *path, const void *data, size_t len,
 int sdq_json_write_file(const char *path, const json_t *value, char *err,
                           size_t errlen);
 
+/* Removes the temporary files that an atomic write of target (by
+ * sdq_write_file_bytes or sdq_safetensors_write) leaves behind when its
+ * process is killed: the entries of target's folder named
+ * "<basename>.tmp.<PID>.<N>" whose PID is no running process (kill(PID, 0)
+ * fails with ESRCH). Files of a live process, this one included, are kept;
+ * so is a stale file whose PID has since been reused by another process.
+ * Appends the removed names, separated by ", ", to removed (NUL-terminated,
+ * cut at removedlen) and adds their sizes to *bytes (both may be NULL).
+ * Returns the number of files removed, or -1 with a message naming the
+ * folder or the file when the folder cannot be read or a file cannot be
+ * removed. A missing folder gives 0. */
+int sdq_remove_stale_temps(const char *target, char *removed, size_t removedlen,
+                           unsigned long long *bytes, char *err, size_t errlen);
+
 /* Creates folder path and its missing parents (mode 0777 minus umask).
  * Succeeds when it already exists. Returns 0 or -1 with a message. */
 int sdq_mkdir_p(const char *path, char *err, size_t errlen);

@@ -31,9 +31,29 @@
  * Determinism: the same model, data, options and seed give bitwise the same
  * adapters. The checkpoint (OUT/checkpoint.safetensors, written atomically)
  * holds the trained parameters, the AdamW moments and step counts, the step,
- * the data-order position (epoch and index), the trainer's RNG and the
- * model's dropout RNG, so a run resumed from it continues exactly as if it
- * had not stopped.
+ * the data-order position (epoch and index), the trainer's RNG, the model's
+ * dropout RNG and the loss record (last loss, the running sum behind
+ * mean_loss), so a run resumed from it continues exactly as if it had not
+ * stopped and reports the same losses.
+ *
+ * Checkpoint checks on resume, each refused with a message naming the file:
+ * - the run identity: a fingerprint of everything that changes the result
+ *   (the options above, the AdamW settings, the LoRA rank, alpha, dropout
+ *   and bits, each configuration's name and per-layer bits, the CPT cycle,
+ *   and checksums of the base weights, the training data's parsed content
+ *   and the tokenizer) must equal this run's; the message shows both and
+ *   the fields that differ. Checkpoints of older sdq versions (format 1)
+ *   are refused too;
+ * - a checksum of the tensors and metadata values, so a damaged file is
+ *   not resumed.
+ * A checkpoint already at the last step is not trained further: sdq_train
+ * restores its weights and losses and sets already_finished.
+ *
+ * Housekeeping with an output folder: temporary checkpoint files that a
+ * killed run left there (checkpoint.safetensors.tmp.PID.N of a dead PID)
+ * are removed at the start, with a note on stderr. When more than
+ * SDQ_TRAIN_SKIP_WARN of the drawn examples were skipped for not fitting
+ * max_len, a warning goes to stderr at the end.
  */
 #ifndef SDQ_TRAIN_TRAINER_H
 #define SDQ_TRAIN_TRAINER_H
@@ -87,15 +107,28 @@ sdq_train_options sdq_train_defaults(void);
  * to the earlier configuration. n >= 1. */
 int sdq_train_teacher_index(const sdq_bitconfig *cfgs, int n, int n_embd);
 
+/* Share of skipped among drawn examples above which sdq_train warns. */
+#define SDQ_TRAIN_SKIP_WARN 0.10
+
+/* What a run reports. The losses and counts cover the whole run, steps
+ * before a resume included, and are the same for a resumed run as for an
+ * uninterrupted one; seconds and tokens cover this call only. */
 typedef struct sdq_train_result {
   int steps_done;     /* total steps including those before a resume */
   int resumed_from;   /* step the run resumed from, 0 for a fresh run */
   double last_loss;   /* mean loss of the last step */
-  double mean_loss;   /* mean loss over the last 10% of the steps run here */
+  double mean_loss;   /* the final loss: mean of the step losses over the
+                         last steps / 10 + 1 steps of the run (the last 2 of
+                         10, the last 11 of 100); for a run that stopped
+                         before that window, last_loss */
   double seconds;     /* wall time of this call */
   double tokens;      /* tokens through forward passes in this call */
   long skipped;       /* examples skipped because they do not fit max_len */
   int stopped;        /* 1 when stop_after ended the run */
+  long drawn;         /* examples drawn: those trained on plus skipped */
+  int already_finished; /* 1 when resume found a checkpoint at the last step:
+                           nothing ran, the weights and losses are the
+                           finished run's (resumed_from == steps_done) */
 } sdq_train_result;
 
 /* Trains m on data (see the top of this file). For LoRA training m must
@@ -103,7 +136,8 @@ typedef struct sdq_train_result {
  * can run (sdq_schedule_bits_used). The trained weights stay in m; the
  * caller saves them (sdq_lora_save / sdq_gpt2_save_hf). Returns 0 or -1
  * with a message (invalid options, a checkpoint that does not match this
- * run, I/O and model errors). */
+ * run or is damaged, I/O and model errors); after a failed resume the
+ * trained parameters in m are undefined. */
 int sdq_train(sdq_gpt2 *m, sdq_tokenizer *tok, const sdq_squad *data,
               const sdq_schedule *sched, const sdq_train_options *opt,
               sdq_train_result *res, char *err, size_t errlen);

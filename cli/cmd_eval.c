@@ -27,10 +27,13 @@ static void usage(FILE *out) {
 "                    the base model runs alone\n"
 "  --data FILE       SQuAD v1.1 file (default data/default/eval.json)\n"
 "  --config C        configuration: bits (2..8, 16, 32, fp32), a file, or a\n"
-"                    shipped name such as all-4 (repeatable; default fp32)\n"
+"                    shipped name such as all-4 (repeatable; default fp32); a\n"
+"                    path that exists is read as a file, else the name is looked\n"
+"                    up among the shipped ones\n"
 "  --bits LIST       shorthand for one uniform configuration per bits, e.g. 2,4,8\n"
 "  --limit N         evaluate the first N selected questions only\n"
-"  --ids FILE        evaluate the question ids listed in FILE (one per line)\n"
+"  --ids FILE        evaluate the question ids listed in FILE (one per line,\n"
+"                    each once; '#' comments and blank lines are skipped)\n"
 "  --max-len N       prompt + answer tokens (default: n_ctx of the model)\n"
 "  --max-new N       answer tokens generated at most (default 24)\n"
 "  --out DIR         write DIR/predictions-NAME.json per configuration and\n"
@@ -40,7 +43,9 @@ static void usage(FILE *out) {
 "The context window keeps the first context tokens that fit (max-len minus the\n"
 "question, the cues and max-new); 'cut' counts questions whose gold answers\n"
 "all lie outside it. 'avg bits' is the mean over linear layers, 'weighted' the\n"
-"mean weighted by weight count. EM/F1 are over the evaluated questions, so\n"
+"mean weighted by weight count. 16 bits run at full precision exactly like 32\n"
+"(row '16bit'), counted as 16 bits in the averages. The configurations of one\n"
+"run must differ in name and in bits. EM/F1 are over the evaluated questions, so\n"
 "'sdq score' gives the same numbers on the full file when nothing is limited.\n");
 }
 
@@ -139,6 +144,10 @@ int sdq_cmd_eval(int argc, char **argv) {
   size_t *subset = NULL, n = 0;
   json_t *summary = json_object(), *results = json_array();
   char warning[512];
+  sdq_bitconfig cfgs[MAX_EVAL_CONFIGS];
+  static char name_buf[MAX_EVAL_CONFIGS][256];
+  char *names[MAX_EVAL_CONFIGS];
+  int n_cfgs = 0; /* cfgs[0 .. n_cfgs-1] are resolved */
 
   /* 1. Data, tokenizer, model, adapters. */
   if (sdq_squad_load(&sq, data_path, warning, sizeof warning, err, sizeof err))
@@ -160,15 +169,25 @@ int sdq_cmd_eval(int argc, char **argv) {
     goto fail;
   }
 
-  /* Every configuration is checked before the first evaluation starts. */
-  for (int i = 0; i < n_configs; i++) {
-    sdq_bitconfig cfg;
-    char name[256];
-    if (sdq_resolve_config(configs[i], m->cfg.n_layer, &cfg, name, sizeof name, err,
-                           sizeof err))
+  /* Every configuration is resolved and checked (distinct, served by the
+   * LoRA bank) before the first evaluation starts. */
+  for (; n_cfgs < n_configs; n_cfgs++) {
+    int i = n_cfgs;
+    names[i] = name_buf[i];
+    if (sdq_resolve_config(configs[i], m->cfg.n_layer, &cfgs[i], name_buf[i],
+                           sizeof name_buf[i], err, sizeof err))
       goto fail;
-    sdq_bitconfig_free(&cfg);
+    if (sdq_gpt2_set_bits(m, &cfgs[i], err, sizeof err)) {
+      char why[sizeof err];
+      snprintf(why, sizeof why, "%s", err);
+      snprintf(err, sizeof err, "configuration '%s': %.1800s%s", configs[i], why,
+               lora ? " (the adapters come from --lora; evaluate bits it was trained for)" : "");
+      sdq_bitconfig_free(&cfgs[i]);
+      goto fail;
+    }
   }
+  if (sdq_check_distinct_configs(cfgs, names, configs, n_configs, err, sizeof err))
+    goto fail;
   if (out && sdq_mkdir_p(out, err, sizeof err))
     goto fail;
 
@@ -177,16 +196,10 @@ int sdq_cmd_eval(int argc, char **argv) {
 
   /* 2. One evaluation per configuration. */
   for (int i = 0; i < n_configs; i++) {
-    sdq_bitconfig cfg;
-    char name[256];
-    if (sdq_resolve_config(configs[i], m->cfg.n_layer, &cfg, name, sizeof name, err,
-                           sizeof err))
-      goto fail;
+    const char *name = names[i];
     double plain = 0, weighted = 0;
-    sdq_bitconfig_average_bits(&cfg, m->cfg.n_embd, &plain, &weighted);
-    int rc = sdq_gpt2_set_bits(m, &cfg, err, sizeof err);
-    sdq_bitconfig_free(&cfg);
-    if (rc)
+    sdq_bitconfig_average_bits(&cfgs[i], m->cfg.n_embd, &plain, &weighted);
+    if (sdq_gpt2_set_bits(m, &cfgs[i], err, sizeof err))
       goto fail;
 
     sdq_eval_result res;
@@ -253,6 +266,8 @@ int sdq_cmd_eval(int argc, char **argv) {
 fail:
   fprintf(stderr, "sdq eval: %s\n", err);
 done:
+  for (int i = 0; i < n_cfgs; i++)
+    sdq_bitconfig_free(&cfgs[i]);
   json_decref(results);
   json_decref(summary);
   free(subset);

@@ -4,7 +4,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "model/gpt2_internal.h"
 
@@ -214,9 +218,26 @@ out:
 int sdq_bitconfig_load(sdq_bitconfig *cfg, const char *path, int n_layer,
                        char *err, size_t errlen) {
   memset(cfg, 0, sizeof *cfg);
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  /* Only a regular file: a directory reads as empty (every layer fp32), a
+   * FIFO would block in open and a device may never end. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat sb;
+  if (fd < 0 || fstat(fd, &sb) != 0) {
     sdq_set_err(err, errlen, "%s: cannot open bit configuration: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    sdq_set_err(err, errlen, "%s is %s; a bit configuration is a regular text file", path,
+                S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
+    close(fd);
+    return -1;
+  }
+  FILE *f = NULL;
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(f = fdopen(fd, "rb"))) {
+    sdq_set_err(err, errlen, "%s: cannot open bit configuration: %s", path, strerror(errno));
+    close(fd);
     return -1;
   }
   size_t cap = 4096, len = 0;

@@ -3,11 +3,14 @@
 
 #include "train/evaluate.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,9 +145,92 @@ int sdq_write_predictions(const char *path, const sdq_squad *sq, const size_t *s
   return rc;
 }
 
+/* Reads the id list at ids_path into sel (see sdq_select_questions). */
+static size_t read_id_list(const sdq_squad *sq, const char *ids_path, size_t *sel, char *err,
+                           size_t errlen) {
+  FILE *f = fopen(ids_path, "r");
+  if (!f) {
+    set_err(err, errlen, "%s: could not open the id list: %s", ids_path, strerror(errno));
+    return 0;
+  }
+  struct stat sb;
+  if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    set_err(err, errlen, "%s is a directory; --ids takes a text file with one question id "
+            "per line", ids_path);
+    fclose(f);
+    return 0;
+  }
+  /* listed_at[q] is the line that listed question q, 0 while unlisted. */
+  long *listed_at = calloc(sq->n_questions ? sq->n_questions : 1, sizeof *listed_at);
+  char *line = NULL;
+  size_t cap = 0, count = 0;
+  long lineno = 0;
+  ssize_t got;
+  int failed = !listed_at;
+  if (failed)
+    set_err(err, errlen, "out of memory");
+  errno = 0;
+  while (!failed && (got = getline(&line, &cap, f)) >= 0) {
+    lineno++;
+    char *s = line;
+    if (lineno == 1 && got >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) { /* UTF-8 byte order mark */
+      s += 3;
+      got -= 3;
+    }
+    if (memchr(s, '\0', (size_t)got)) {
+      set_err(err, errlen, "%s:%ld: the line contains a NUL byte; an id list is plain text",
+              ids_path, lineno);
+      failed = 1;
+      break;
+    }
+    char *hash = strchr(s, '#');
+    if (hash)
+      *hash = '\0';
+    while (*s == ' ' || *s == '\t')
+      s++;
+    size_t len = strlen(s);
+    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' ||
+                       s[len - 1] == '\t'))
+      s[--len] = '\0';
+    if (len == 0)
+      continue;
+    long qi = sdq_squad_find(sq, s);
+    if (qi < 0) {
+      set_err(err, errlen, "%s:%ld: question id '%s' is not in %s", ids_path, lineno, s,
+              sq->path);
+      failed = 1;
+    } else if (listed_at[qi]) {
+      set_err(err, errlen, "%s:%ld: id %s already listed at line %ld; list each question once",
+              ids_path, lineno, s, listed_at[qi]);
+      failed = 1;
+    } else {
+      listed_at[qi] = lineno;
+      sel[count++] = (size_t)qi;
+    }
+  }
+  if (!failed && ferror(f)) {
+    set_err(err, errlen, "%s: read error after line %ld: %s", ids_path, lineno,
+            strerror(errno));
+    failed = 1;
+  }
+  if (!failed && count == 0) {
+    set_err(err, errlen, "%s lists no question ids (only blank lines and '#' comments), so "
+            "nothing is evaluated; put one id of %s per line", ids_path, sq->path);
+    failed = 1;
+  }
+  free(line);
+  free(listed_at);
+  fclose(f);
+  return failed ? 0 : count;
+}
+
 size_t *sdq_select_questions(const sdq_squad *sq, const char *ids_path, long limit, size_t *n,
                              char *err, size_t errlen) {
-  size_t *sel = malloc((sq->n_questions ? sq->n_questions : 1) * sizeof *sel);
+  if (sq->n_questions == 0) {
+    set_err(err, errlen, "%s has no questions, so nothing is evaluated", sq->path);
+    return NULL;
+  }
+  size_t *sel = malloc(sq->n_questions * sizeof *sel);
   if (!sel) {
     set_err(err, errlen, "out of memory");
     return NULL;
@@ -153,50 +239,7 @@ size_t *sdq_select_questions(const sdq_squad *sq, const char *ids_path, long lim
   if (!ids_path) {
     for (size_t i = 0; i < sq->n_questions; i++)
       sel[count++] = i;
-  } else {
-    FILE *f = fopen(ids_path, "r");
-    if (!f) {
-      set_err(err, errlen, "%s: could not open the id list", ids_path);
-      free(sel);
-      return NULL;
-    }
-    char line[512];
-    long lineno = 0;
-    while (fgets(line, sizeof line, f)) {
-      lineno++;
-      char *hash = strchr(line, '#');
-      if (hash)
-        *hash = '\0';
-      char *s = line;
-      while (*s == ' ' || *s == '\t')
-        s++;
-      size_t len = strlen(s);
-      while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' ||
-                         s[len - 1] == '\t'))
-        s[--len] = '\0';
-      if (len == 0)
-        continue;
-      long qi = sdq_squad_find(sq, s);
-      if (qi < 0 || count >= sq->n_questions) {
-        set_err(err, errlen, "%s:%ld: question id '%s' is %s %s", ids_path, lineno, s,
-                qi < 0 ? "not in" : "listed twice or more often than there are questions in",
-                sq->path);
-        fclose(f);
-        free(sel);
-        return NULL;
-      }
-      sel[count++] = (size_t)qi;
-    }
-    fclose(f);
-    if (count == 0) {
-      set_err(err, errlen, "%s lists no question ids (only blank lines and '#' comments), so "
-              "nothing is evaluated; put one id of %s per line", ids_path, sq->path);
-      free(sel);
-      return NULL;
-    }
-  }
-  if (count == 0) {
-    set_err(err, errlen, "%s has no questions, so nothing is evaluated", sq->path);
+  } else if ((count = read_id_list(sq, ids_path, sel, err, errlen)) == 0) {
     free(sel);
     return NULL;
   }

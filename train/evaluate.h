@@ -54,12 +54,16 @@ int sdq_write_predictions(const char *path, const sdq_squad *sq,
                           const size_t *subset, size_t n,
                           char *const *predictions, char *err, size_t errlen);
 
-/* Selects the questions to evaluate: the ids listed in ids_path (one per
- * line, '#' comments and blank lines ignored; an id not in sq is an error
- * naming the line) or, with ids_path NULL, all questions in file order;
- * then keeps at most limit of them (limit <= 0: all). Returns a malloc'ed
- * index array and its length in *n (at least 1), or NULL with a message;
- * an id file that lists no id and a file without questions are errors. */
+/* Selects the questions to evaluate: the ids listed in ids_path or, with
+ * ids_path NULL, all questions in file order; then keeps at most limit of
+ * them (limit <= 0: all). The id list is plain text with one id per line;
+ * lines may be of any length, '#' starts a comment, blank lines are skipped,
+ * spaces, tabs and CRLF around an id are ignored, and a UTF-8 byte order
+ * mark at the start of the file is skipped. Errors, each naming the file
+ * and the line where one applies: an id not in sq, an id listed twice, a
+ * line containing a NUL byte, a directory, a read error, a list without
+ * ids, and a data file without questions. Returns a malloc'ed index array
+ * (list order) and its length in *n (at least 1), or NULL with a message. */
 size_t *sdq_select_questions(const sdq_squad *sq, const char *ids_path,
                              long limit, size_t *n, char *err, size_t errlen);
 

@@ -34,15 +34,21 @@ int sdq_read_model_config(const char *path, sdq_gpt2_config *cfg, char *err,
                           size_t errlen);
 
 /* Parses "4,6,8" into bits[] (each 2..8, 16 or 32; "fp32" means 32).
- * Returns the count, or -1 with a message. */
+ * Returns the count, or -1 with a message: an empty item, a value out of
+ * range, more than max values, the same bits twice, or both 16 and 32
+ * (both are full precision). */
 int sdq_parse_bits_list(const char *text, int *bits, int max, char *err,
                         size_t errlen);
 
 /* Resolves a configuration argument for an n_layer model: a number of bits
  * or "fp32" (every layer uniform), a path to a configuration file, or the
- * name of a shipped one ("all-4" for configs/all-4.cfg). name receives a
- * display name (the bits as "4bit"/"fp32", or the file name without .cfg).
- * Returns 0 or -1 with a message. */
+ * name of a shipped one ("all-4" for configs/all-4.cfg). An argument that
+ * exists in the file system is a path and must be a regular file (a
+ * directory, FIFO or device is an error); only a name without '/' that does
+ * not exist there is looked up among the shipped configurations. name
+ * receives a display name: "4bit" for 4, "16bit" for 16 (full precision,
+ * counted as 16 bits), "fp32" for 32 or fp32, or the file name without
+ * .cfg. Returns 0 or -1 with a message. */
 int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg,
                        char *name, size_t namelen, char *err, size_t errlen);
 
@@ -52,10 +58,25 @@ int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg,
  * first and the last) becomes one rule per block of the set, in block order,
  * e.g. "h.{last}.* 8" is "h.11.* 8" for 12 layers and "h.3.* 8" for 4. A
  * rule whose set is empty is dropped. The result is the text that
- * sdq_bitconfig_parse reads (*out, malloc'ed). NOTE: error line numbers from
- * the parser count expanded lines, so they can exceed the file's own. */
+ * sdq_bitconfig_parse reads (*out, malloc'ed). Errors name path and the
+ * file's line: not a regular file, a line longer than 1023 bytes, a NUL
+ * byte, a malformed or unknown block set, a read error. NOTE: error line
+ * numbers from the parser count expanded lines, so they can exceed the
+ * file's own. */
 int sdq_expand_config_file(const char *path, int n_layer, char **out, char *err,
                            size_t errlen);
+
+/* Checks that the n resolved configurations cfgs[i], with display names
+ * names[i] and given as the arguments args[i], are pairwise different:
+ * the same argument twice, two arguments with the same display name (their
+ * result rows, prediction files and adapter labels would collide) and two
+ * with the same bits in every layer (16 and 32 count as the same, since both
+ * run at full precision on one LoRA adapter) are errors. args may be NULL;
+ * the names then stand for the arguments in messages. Returns 0, or -1 with
+ * a message naming both. */
+int sdq_check_distinct_configs(const sdq_bitconfig *cfgs, char *const *names,
+                               const char *const *args, int n, char *err,
+                               size_t errlen);
 
 #ifdef __cplusplus
 }

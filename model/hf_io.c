@@ -349,13 +349,15 @@ static int check_replaceable(const char *path, char *err, size_t errlen) {
   struct stat sb;
   if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode))
     return 0;
-  sdq_set_err(err, errlen, "%s exists and is %s, so it is not replaced; choose a file path", path,
-              S_ISDIR(sb.st_mode)    ? "a folder"
+  sdq_set_err(err, errlen,
+              "%s: exists and is not a regular file (it is %s), so it is not replaced; choose a "
+              "file path", path,
+              S_ISDIR(sb.st_mode)    ? "a directory"
               : S_ISCHR(sb.st_mode)  ? "a character device"
               : S_ISBLK(sb.st_mode)  ? "a block device"
               : S_ISFIFO(sb.st_mode) ? "a FIFO"
               : S_ISSOCK(sb.st_mode) ? "a socket"
-                                     : "not a regular file");
+                                     : "an unknown kind of file");
   return -1;
 }
 
@@ -395,6 +397,8 @@ int sdq_gpt2_save_hf(const sdq_gpt2 *m, const char *dir, char *err,
   sdq_st_write_tensor *ts = calloc(n, sizeof *ts);
   char (*names)[64] = calloc(n, sizeof *names);
   float **owned = calloc(n, sizeof *owned);
+  char cfg_path[4200], cfg_tmp[4300], w_path[4200], w_tmp[4300], w_old[4300];
+  int have_cfg_tmp = 0, have_w_tmp = 0, have_w_old = 0; /* files to remove at out: */
   int rc = -1;
   if (!ts || !names || !owned) {
     sdq_set_err(err, errlen, "out of memory saving %s", dir);
@@ -446,17 +450,21 @@ int sdq_gpt2_save_hf(const sdq_gpt2 *m, const char *dir, char *err,
       ts[i].data = t;
     }
 
-  /* A config.json that cannot be replaced is found before the weights are
-   * written, so a failed save does not leave new weights with an old config. */
-  char path[4200];
-  if (sdq_join_path(path, sizeof path, dir, "config.json", err, errlen) != 0 ||
-      check_replaceable(path, err, errlen) != 0)
+  /* The pair is replaced so that a failure leaves the old config.json and
+   * model.safetensors together (or, when even that cannot be restored, no
+   * weights at all), never new weights beside an old config:
+   *   1. refuse targets that are not regular files;
+   *   2. write config.json and the weights to temporary names;
+   *   3. keep a hard link to the old weights, rename the new weights in;
+   *   4. rename config.json in; if that fails, put the old weights back. */
+  if (sdq_join_path(cfg_path, sizeof cfg_path, dir, "config.json", err, errlen) != 0 ||
+      sdq_join_path(w_path, sizeof w_path, dir, "model.safetensors", err, errlen) != 0 ||
+      check_replaceable(cfg_path, err, errlen) != 0 ||
+      check_replaceable(w_path, err, errlen) != 0)
     goto out;
-  if (sdq_join_path(path, sizeof path, dir, "model.safetensors", err, errlen) != 0)
-    goto out;
-  sdq_st_metadata meta = {"format", "pt"};
-  if (sdq_safetensors_write(path, ts, n, &meta, 1, err, errlen) != 0)
-    goto out;
+  snprintf(cfg_tmp, sizeof cfg_tmp, "%s.new.%ld", cfg_path, (long)getpid());
+  snprintf(w_tmp, sizeof w_tmp, "%s.new.%ld", w_path, (long)getpid());
+  snprintf(w_old, sizeof w_old, "%s.old.%ld", w_path, (long)getpid());
 
   json_t *root = json_pack("{s:s, s:[s], s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:b}",
                            "model_type", "gpt2", "architectures", "GPT2LMHeadModel",
@@ -464,18 +472,48 @@ int sdq_gpt2_save_hf(const sdq_gpt2 *m, const char *dir, char *err,
                            "n_positions", c->n_ctx, "n_ctx", c->n_ctx,
                            "vocab_size", c->vocab_size, "layer_norm_epsilon", 1e-5,
                            "activation_function", "gelu_new", "tie_word_embeddings", 1);
-  if (sdq_join_path(path, sizeof path, dir, "config.json", err, errlen) != 0) {
-    json_decref(root);
-    goto out;
-  }
   if (!root) {
-    sdq_set_err(err, errlen, "%s: out of memory building the JSON", path);
+    sdq_set_err(err, errlen, "%s: out of memory building the JSON", cfg_path);
     goto out;
   }
-  rc = sdq_write_json_atomic(root, path, err, errlen);
+  have_cfg_tmp = 1;
+  int dumped = json_dump_file(root, cfg_tmp, JSON_INDENT(2) | JSON_SORT_KEYS);
   json_decref(root);
+  if (dumped != 0) {
+    sdq_set_err(err, errlen, "%s: cannot write %s: %s", cfg_path, cfg_tmp, strerror(errno));
+    goto out;
+  }
+  sdq_st_metadata meta = {"format", "pt"};
+  have_w_tmp = 1;
+  if (sdq_safetensors_write(w_tmp, ts, n, &meta, 1, err, errlen) != 0)
+    goto out;
+
+  have_w_old = link(w_path, w_old) == 0;
+  if (rename(w_tmp, w_path) != 0) {
+    sdq_set_err(err, errlen, "%s: cannot write: %s", w_path, strerror(errno));
+    goto out;
+  }
+  have_w_tmp = 0;
+  if (rename(cfg_tmp, cfg_path) != 0) {
+    int e = errno;
+    int restored = have_w_old ? rename(w_old, w_path) == 0 : unlink(w_path) == 0;
+    have_w_old = have_w_old && !restored;
+    sdq_set_err(err, errlen, "%s: cannot write: %s; %s", cfg_path, strerror(e),
+                restored ? "the previous model.safetensors is back in place"
+                         : "the new model.safetensors could not be taken back, so it does not "
+                           "match this config.json");
+    goto out;
+  }
+  have_cfg_tmp = 0;
+  rc = 0;
 
 out:
+  if (have_cfg_tmp)
+    unlink(cfg_tmp);
+  if (have_w_tmp)
+    unlink(w_tmp);
+  if (have_w_old)
+    unlink(w_old);
   for (size_t k = 0; owned && k < n; k++)
     free(owned[k]);
   free(owned);

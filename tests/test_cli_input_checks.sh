@@ -154,7 +154,7 @@ mkfifo "$dir/f/base/config.json"
   >/dev/null 2>"$dir/err"; rc=$?
 check "saving over a FIFO config.json fails, got $rc" '[ $rc -ne 0 ]'
 check "saving over a FIFO config.json says why: $(tail -1 "$dir/err")" \
-  'grep -q "config.json exists and is a FIFO, so it is not replaced" "$dir/err"'
+  'grep -q "config.json: exists and is not a regular file (it is a FIFO), so it is not replaced" "$dir/err"'
 check "saving over a FIFO config.json writes no weights" '[ ! -e "$dir/f/base/model.safetensors" ]'
 check "the FIFO is left in place" '[ -p "$dir/f/base/config.json" ]'
 

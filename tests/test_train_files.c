@@ -1,5 +1,6 @@
 /* test_train_files.c - sdq_write_file_bytes and sdq_json_write_file given
- * regular files, symbolic links, FIFOs, device nodes, directories and "-". */
+ * regular files, symbolic links, FIFOs, device nodes, directories and "-";
+ * sdq_remove_stale_temps given temporary files of dead and live processes. */
 #define _DEFAULT_SOURCE 1 /* mknod, makedev */
 
 #include "config.h"
@@ -191,6 +192,54 @@ START_TEST(dash_writes_stdout)
 }
 END_TEST
 
+static void make_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+  fputs(text, f);
+  fclose(f);
+}
+
+/* Only "<target>.tmp.<PID>.<N>" files of a PID that is not running go; the
+ * names and sizes of the removed files are reported. */
+START_TEST(stale_temps_of_dead_processes_removed)
+{
+  pid_t child = fork();
+  ck_assert_int_ge(child, 0);
+  if (child == 0)
+    _exit(0);
+  ck_assert_int_eq(waitpid(child, NULL, 0), child);
+
+  char target[4200], dead[4300], mine[4300], parent[4300], other[4300], odd[4300];
+  snprintf(target, sizeof target, "%s/ck.safetensors", scratch);
+  snprintf(dead, sizeof dead, "%s.tmp.%ld.3", target, (long)child);
+  snprintf(mine, sizeof mine, "%s.tmp.%ld.0", target, (long)getpid());
+  snprintf(parent, sizeof parent, "%s.tmp.%ld.0", target, (long)getppid());
+  snprintf(other, sizeof other, "%s/other.json.tmp.%ld.3", scratch, (long)child);
+  snprintf(odd, sizeof odd, "%s.tmp.%ld.3x", target, (long)child);
+  make_file(dead, "12345");
+  make_file(mine, "a");
+  make_file(parent, "b");
+  make_file(other, "c");
+  make_file(odd, "d");
+
+  char removed[256], err[512] = "";
+  unsigned long long bytes = 0;
+  ck_assert_int_eq(sdq_remove_stale_temps(target, removed, sizeof removed, &bytes, err,
+                                          sizeof err), 1);
+  ck_assert_str_eq(removed, strrchr(dead, '/') + 1);
+  ck_assert_uint_eq(bytes, 5);
+  struct stat sb;
+  ck_assert_int_ne(lstat(dead, &sb), 0);
+  ck_assert_int_eq(lstat(mine, &sb), 0);
+  ck_assert_int_eq(lstat(parent, &sb), 0);
+  ck_assert_int_eq(lstat(other, &sb), 0);
+  ck_assert_int_eq(lstat(odd, &sb), 0);
+
+  snprintf(target, sizeof target, "%s/missing/ck.safetensors", scratch);
+  ck_assert_int_eq(sdq_remove_stale_temps(target, NULL, 0, NULL, err, sizeof err), 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("train_files");
   TCase *tc = tcase_create("write");
@@ -202,6 +251,7 @@ int main(void) {
   tcase_add_test(tc, device_node_is_written_in_place);
   tcase_add_test(tc, directory_rejected);
   tcase_add_test(tc, dash_writes_stdout);
+  tcase_add_test(tc, stale_temps_of_dead_processes_removed);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -39,6 +39,37 @@
  * belong to m and are freed by sdq_qmatrix_free. */
 const uint8_t *sdq_qmatrix_i8_strips(const sdq_qmatrix *m);
 
+/* Work items of the blocked integer GEMMs: chunks of `chunk` consecutive
+ * strips (at most the strips that fit the cache block) times `parts`
+ * ranges of row tiles, about SDQ_I8_ITEMS_PER_THREAD items per thread, so
+ * that dynamic scheduling evens out threads slowed by other processes. */
+#define SDQ_I8_ITEMS_PER_THREAD 4
+
+typedef struct sdq_i8_split {
+  int chunk;  /* strips per item */
+  int chunks; /* ceil(strips / chunk) */
+  int parts;  /* ranges of row tiles per chunk (1 unless strips are few) */
+} sdq_i8_split;
+
+static inline sdq_i8_split sdq_i8_split_work(int strips, int row_tiles,
+                                             int block_strips, int threads) {
+  const int want = SDQ_I8_ITEMS_PER_THREAD * threads;
+  sdq_i8_split sp;
+  sp.chunk = (strips + want - 1) / want;
+  if (sp.chunk > block_strips)
+    sp.chunk = block_strips;
+  if (sp.chunk < 1)
+    sp.chunk = 1;
+  sp.chunks = (strips + sp.chunk - 1) / sp.chunk;
+  sp.parts = 1;
+  if (sp.chunks < want) {
+    sp.parts = (want + sp.chunks - 1) / sp.chunks;
+    if (sp.parts > row_tiles)
+      sp.parts = row_tiles;
+  }
+  return sp;
+}
+
 /* Workspace of the integer GEMMs (quantized A), reused across calls so that
  * a large buffer is not mapped and page-faulted in on every call: returns a
  * 64-aligned buffer of at least bytes, or NULL when memory ran out. Give it

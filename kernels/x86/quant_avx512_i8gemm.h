@@ -201,17 +201,13 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
   if (wstrips == NULL)
     return -1;
 
-  /* thread grid: tn contiguous ranges of strips times tm ranges of A
-   * panels (tm > 1 only when there are fewer strips than threads) */
-  const int tn = threads < strips ? threads : strips;
-  const int tm = threads / tn < mpanels ? threads / tn : mpanels;
-
-  /* cache blocks inside a thread's range: sb strips of W stay in L2 while
-   * every A panel (in L1) passes over them, so C is written in runs of the
-   * block's channels */
+  /* cache blocks: up to sb strips of W stay in L2 while every A panel (in
+   * L1) passes over them, so C is written in runs of the block's channels;
+   * work items are such blocks (times ranges of panels when N is small) */
   int sb = (int)(I8_W_BLOCK_BYTES / strip_bytes);
   if (sb < 1)
     sb = 1;
+  const sdq_i8_split sp = sdq_i8_split_work(strips, mpanels, sb, threads);
 
   /* workspace: the A panels, one panel of rows per thread, scale_a, sum_a */
   const size_t abytes = apanel_bytes * (size_t)mpanels;
@@ -235,32 +231,29 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
     int8_t *rows = (int8_t *)(work + abytes + apanel_bytes * (size_t)tid);
 
     /* 1. A panels */
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
     for (int p = 0; p < mpanels; p++)
       bad += i8_quantize_a_panel(A, lda, M, K, Kp, p * I8_MR, act_bits, rows,
                                  scale_a, sum_a,
                                  apanels + apanel_bytes * (size_t)p);
 
-    /* 3. this thread's strips x panels, blocked for the caches */
-    if (tid < tn * tm) {
-      const int ti = tid / tm, tj = tid % tm;
-      const int s_begin = (int)((long)strips * ti / tn);
-      const int s_end = (int)((long)strips * (ti + 1) / tn);
-      const int p_begin = (int)((long)mpanels * tj / tm);
-      const int p_end = (int)((long)mpanels * (tj + 1) / tm);
-      for (int s0 = s_begin; s0 < s_end; s0 += sb) {
-        const int s1 = s0 + sb < s_end ? s0 + sb : s_end;
-        for (int p = p_begin; p < p_end; p++) {
-          const int m0 = p * I8_MR;
-          const int mr = M - m0 < I8_MR ? M - m0 : I8_MR;
-          const uint8_t *ap = apanels + apanel_bytes * (size_t)p;
-          for (int s = s0; s < s1; s++) {
-            __m512i acc[I8_MR][I8_NV];
-            i8_kernel_8x48(ap, wstrips + strip_bytes * (size_t)s, kks, acc);
-            i8_store_tile(acc, mr, s * I8_NR, N, offset, scale_a + m0,
-                          sum_a + m0, W->scale, beta,
-                          C + (size_t)m0 * (size_t)ldc, ldc);
-          }
+    /* 3. work items, taken dynamically */
+#pragma omp for schedule(dynamic, 1)
+    for (int w = 0; w < sp.chunks * sp.parts; w++) {
+      const int s0 = w / sp.parts * sp.chunk, part = w % sp.parts;
+      const int s1 = s0 + sp.chunk < strips ? s0 + sp.chunk : strips;
+      const int p_begin = (int)((long)mpanels * part / sp.parts);
+      const int p_end = (int)((long)mpanels * (part + 1) / sp.parts);
+      for (int p = p_begin; p < p_end; p++) {
+        const int m0 = p * I8_MR;
+        const int mr = M - m0 < I8_MR ? M - m0 : I8_MR;
+        const uint8_t *ap = apanels + apanel_bytes * (size_t)p;
+        for (int s = s0; s < s1; s++) {
+          __m512i acc[I8_MR][I8_NV];
+          i8_kernel_8x48(ap, wstrips + strip_bytes * (size_t)s, kks, acc);
+          i8_store_tile(acc, mr, s * I8_NR, N, offset, scale_a + m0,
+                        sum_a + m0, W->scale, beta,
+                        C + (size_t)m0 * (size_t)ldc, ldc);
         }
       }
     }

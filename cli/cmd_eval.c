@@ -74,6 +74,31 @@ static int positive(const char *opt, const char *s, long hi, long *out) {
   return 0;
 }
 
+/* Checks that the LoRA bank loaded from dir has an adapter for the weight
+ * bits of every layer of cfg (given as arg). Returns 0 or -1 with a message
+ * listing the bits the bank serves. */
+static int lora_serves(const sdq_gpt2 *m, const sdq_bitconfig *cfg, const char *arg,
+                       const char *dir, char *err, size_t errlen) {
+  for (int i = 0; i < cfg->n_layer * SDQ_LIN_COUNT; i++) {
+    int bits = cfg->layers[i].w_bits;
+    if (sdq_lora_set_index(&m->lora, bits) >= 0)
+      continue;
+    char have[128] = "";
+    size_t used = 0;
+    for (int k = 0; k < m->lora.cfg.n_sets && used < sizeof have; k++) {
+      int b = m->lora.cfg.bits[k];
+      used += (size_t)snprintf(have + used, sizeof have - used, b == 32 ? "%sfp32" : "%s%d",
+                               k ? ", " : "", b);
+    }
+    snprintf(err, errlen, "configuration '%s' runs transformer.h.%d.%s at %d bits, but the "
+             "adapters in %s serve only %s; evaluate those bits, or train adapters that "
+             "include %d bits", arg, i / SDQ_LIN_COUNT,
+             sdq_linear_name((sdq_linear)(i % SDQ_LIN_COUNT)), bits, dir, have, bits);
+    return -1;
+  }
+  return 0;
+}
+
 int sdq_cmd_eval(int argc, char **argv) {
   const char *model_path = NULL, *lora = NULL, *data_path = NULL, *ids = NULL, *out = NULL;
   const char *tokdir = NULL;
@@ -177,11 +202,8 @@ int sdq_cmd_eval(int argc, char **argv) {
     if (sdq_resolve_config(configs[i], m->cfg.n_layer, &cfgs[i], name_buf[i],
                            sizeof name_buf[i], err, sizeof err))
       goto fail;
-    if (sdq_gpt2_set_bits(m, &cfgs[i], err, sizeof err)) {
-      char why[sizeof err];
-      snprintf(why, sizeof why, "%s", err);
-      snprintf(err, sizeof err, "configuration '%s': %.1800s%s", configs[i], why,
-               lora ? " (the adapters come from --lora; evaluate bits it was trained for)" : "");
+    if ((lora && lora_serves(m, &cfgs[i], configs[i], lora, err, sizeof err)) ||
+        sdq_gpt2_set_bits(m, &cfgs[i], err, sizeof err)) {
       sdq_bitconfig_free(&cfgs[i]);
       goto fail;
     }

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # test_train_kill_resume.sh - kills `sdq train` with SIGKILL after its first
 # checkpoint, resumes it with --resume, and checks that the final LoRA bank
-# is byte-identical to an uninterrupted run with the same options. Arguments
-# are added to every training run (e.g. --joint --distill).
+# is byte-identical to an uninterrupted run with the same options and that
+# train.json reports the same losses. Also checks that a temporary
+# checkpoint of a dead process is removed, that a changed --bits or --alpha
+# does not resume the checkpoint, and that resuming the finished run keeps
+# its losses. Arguments are added to every training run (e.g. --joint
+# --distill).
 set -u
 builddir=${SDQ_BUILDDIR:-.}
 sdq="$builddir/sdq"
@@ -47,8 +51,41 @@ wait "$pid" 2>/dev/null
 [ "$killed" = yes ] || fail "the run finished before it could be killed; make it longer"
 [ -s "$work/killed/checkpoint.safetensors" ] || fail "no checkpoint before the kill"
 
+for changed in "--bits 4,6" "--alpha 64"; do
+  # shellcheck disable=SC2086 # the option and its value are two words
+  if "$sdq" train "${train_args[@]}" $changed --out "$work/killed" --resume \
+      2>"$work/changed.log"; then
+    fail "a run with $changed resumed the checkpoint of another run"
+  fi
+  grep -q "belongs to another run" "$work/changed.log" ||
+    { cat "$work/changed.log"; fail "no refusal message for $changed"; }
+done
+
+# A temporary checkpoint of a process that no longer runs, as SIGKILL during
+# a checkpoint write leaves it.
+sh -c 'exit 0' &
+dead=$!
+wait "$dead"
+stale="$work/killed/checkpoint.safetensors.tmp.$dead.0"
+echo "half a checkpoint" > "$stale"
+
 "$sdq" train "${train_args[@]}" --out "$work/killed" --resume 2>"$work/resume.log" ||
   { cat "$work/resume.log"; fail "resume failed"; }
+[ ! -e "$stale" ] || fail "the stale temporary checkpoint $stale was not removed"
+grep -q "removed 1 stale temporary" "$work/resume.log" ||
+  { cat "$work/resume.log"; fail "no note about the removed temporary checkpoint"; }
+
+losses() { grep -E '"(last_loss|final_loss)"' "$1"; }
+[ -n "$(losses "$work/straight/train.json")" ] || fail "train.json has no losses"
+[ "$(losses "$work/straight/train.json")" = "$(losses "$work/killed/train.json")" ] ||
+  fail "losses differ: $(losses "$work/straight/train.json") vs $(losses "$work/killed/train.json")"
+
+"$sdq" train "${train_args[@]}" --out "$work/straight" --resume 2>"$work/again.log" ||
+  { cat "$work/again.log"; fail "resuming the finished run failed"; }
+grep -q "already finished at step 24" "$work/again.log" ||
+  { cat "$work/again.log"; fail "no note that the run had finished"; }
+[ "$(losses "$work/straight/train.json")" = "$(losses "$work/killed/train.json")" ] ||
+  fail "resuming the finished run changed its losses: $(losses "$work/straight/train.json")"
 
 n=0
 for f in "$work"/straight/lora/*/adapter_model.safetensors; do

@@ -218,8 +218,8 @@ out:
 int sdq_bitconfig_load(sdq_bitconfig *cfg, const char *path, int n_layer,
                        char *err, size_t errlen) {
   memset(cfg, 0, sizeof *cfg);
-  /* Only a regular file: a directory reads as empty (every layer fp32), a
-   * FIFO would block in open and a device may never end. */
+  /* Accept only a regular file. A directory would read as empty (every
+   * layer fp32), a FIFO would block in open, and a device may never end. */
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   struct stat sb;
   if (fd < 0 || fstat(fd, &sb) != 0) {

@@ -128,7 +128,7 @@ START_TEST(long_leading_space_and_long_id) {
 END_TEST
 
 /* A repeated id would count twice in EM/F1 but appear once in the
- * prediction file, so it is refused with both line numbers. */
+ * prediction file, so it is rejected with both line numbers. */
 START_TEST(repeated_id_names_both_lines) {
   char err[1024];
   const char *text = "q1\n# again:\n\nq2\n  q1  \r\n";
@@ -320,7 +320,7 @@ START_TEST(duplicate_configurations_rejected) {
   ck_assert_msg(strstr(err, "both get the name 'mix'") != NULL, "unexpected message: %s", err);
 
   const char *fine[] = {"4", "8", "fp32", a_copy};
-  ck_assert_msg(distinct(fine, 4, err, sizeof err) == 0, "distinct configurations refused: %s",
+  ck_assert_msg(distinct(fine, 4, err, sizeof err) == 0, "distinct configurations rejected: %s",
                 err);
 }
 END_TEST

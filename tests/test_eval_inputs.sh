@@ -62,7 +62,7 @@ check "unknown id after a long line fails, got $rc" '[ $rc -ne 0 ] && [ ! -s "$d
 check "the unknown id is reported on line 3: $(cat "$dir/err")" \
   'grep -q "ids-space:3: question id '"'"'bogus'"'"' is not in" "$dir/err"'
 
-# 3. A repeated id is refused with both lines.
+# 3. A repeated id is rejected, naming both lines.
 printf '%s\n%s\n# again\n%s\n' "$id1" "$id2" "$id1" >"$dir/ids-dup"
 run_eval --ids "$dir/ids-dup"; rc=$?
 check "repeated id fails before any row, got $rc" '[ $rc -ne 0 ] && [ ! -s "$dir/out" ]'
@@ -105,7 +105,7 @@ check "eval --config DIR names it: $(cat "$dir/err")" 'grep -q "a-dir is a direc
 check "train --config DIR fails, got $rc" '[ $rc -ne 0 ] && [ ! -e "$dir/x6/lora" ]'
 check "train --config DIR names it: $(cat "$dir/err")" 'grep -q "a-dir is a directory" "$dir/err"'
 
-# 7. Configurations that would run (or be named) the same are refused.
+# 7. Configurations that would run (or be named) the same are rejected.
 for args in "--bits 16,32" "--config all-4 --config all-4" "--config 4 --config all-4" \
             "--config 16 --config fp32"; do
   run_eval $args; rc=$?

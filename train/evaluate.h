@@ -56,10 +56,10 @@ int sdq_write_predictions(const char *path, const sdq_squad *sq,
 
 /* Selects the questions to evaluate: the ids listed in ids_path or, with
  * ids_path NULL, all questions in file order; then keeps at most limit of
- * them (limit <= 0: all). The id list is plain text with one id per line;
- * lines may be of any length, '#' starts a comment, blank lines are skipped,
- * spaces, tabs and CRLF around an id are ignored, and a UTF-8 byte order
- * mark at the start of the file is skipped. Errors, each naming the file
+ * them (limit <= 0: all). The id list is plain text with one id per line,
+ * and lines may be of any length. '#' starts a comment and blank lines are
+ * skipped. Spaces, tabs and CRLF around an id are ignored, and so is a
+ * UTF-8 byte order mark at the start of the file. Errors, each naming the file
  * and the line where one applies: an id not in sq, an id listed twice, a
  * line containing a NUL byte, a directory, a read error, a list without
  * ids, and a data file without questions. Returns a malloc'ed index array

@@ -102,8 +102,8 @@ static int block_in_set(const char *set, int l, int n_layer) {
   return -1;
 }
 
-/* Opens path for reading only when it is a regular file; a directory, FIFO,
- * device or socket is an error (and a FIFO is not waited on). */
+/* Opens path for reading when it is a regular file. A directory, FIFO,
+ * device or socket is an error, and opening never waits on a FIFO. */
 static FILE *open_regular_file(const char *path, char *err, size_t errlen) {
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -155,7 +155,7 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
   return 0;
 }
 
-/* Longest line of a configuration file, as sdq_bitconfig_parse accepts. */
+/* Maximum line length of a configuration file (sdq_bitconfig_parse's limit). */
 #define CONFIG_LINE_MAX 1023
 
 int sdq_expand_config_file(const char *path, int n_layer, char **out, char *err,
@@ -306,8 +306,8 @@ int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg, char *n
     return sdq_bitconfig_init_uniform(cfg, n_layer, bits, 0, err, errlen);
   }
 
-  /* Anything that exists at arg is a path (a file in the current folder
-   * wins over a shipped configuration of the same name); otherwise a bare
+  /* Anything that exists at arg is a path, so a file in the current folder
+   * wins over a shipped configuration of the same name. Otherwise a bare
    * name is looked up among the shipped configurations. */
   char path[4096], rel[512];
   struct stat sb;

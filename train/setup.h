@@ -43,8 +43,8 @@ int sdq_parse_bits_list(const char *text, int *bits, int max, char *err,
 /* Resolves a configuration argument for an n_layer model: a number of bits
  * or "fp32" (every layer uniform), a path to a configuration file, or the
  * name of a shipped one ("all-4" for configs/all-4.cfg). An argument that
- * exists in the file system is a path and must be a regular file (a
- * directory, FIFO or device is an error); only a name without '/' that does
+ * exists in the file system is a path and must be a regular file, so a
+ * directory, FIFO or device is an error. Only a name without '/' that does
  * not exist there is looked up among the shipped configurations. name
  * receives a display name: "4bit" for 4, "16bit" for 16 (full precision,
  * counted as 16 bits), "fp32" for 32 or fp32, or the file name without
@@ -66,12 +66,12 @@ int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg,
 int sdq_expand_config_file(const char *path, int n_layer, char **out, char *err,
                            size_t errlen);
 
-/* Checks that the n resolved configurations cfgs[i], with display names
- * names[i] and given as the arguments args[i], are pairwise different:
- * the same argument twice, two arguments with the same display name (their
- * result rows, prediction files and adapter labels would collide) and two
- * with the same bits in every layer (16 and 32 count as the same, since both
- * run at full precision on one LoRA adapter) are errors. args may be NULL;
+/* Checks that the n resolved configurations cfgs[i] (display names
+ * names[i], given as the arguments args[i]) are pairwise different. Errors:
+ * the same argument twice; two arguments with the same display name, whose
+ * result rows, prediction files and adapter labels would collide; two with
+ * the same bits in every layer, where 16 and 32 count as the same because
+ * both run at full precision on one LoRA adapter. args may be NULL;
  * the names then stand for the arguments in messages. Returns 0, or -1 with
  * a message naming both. */
 int sdq_check_distinct_configs(const sdq_bitconfig *cfgs, char *const *names,

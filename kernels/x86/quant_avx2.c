@@ -795,22 +795,16 @@ SDQ_INLINE int i8b_gemm(int M, const float *A, int lda, int act_bits,
            (size_t)(mpad - M) * (size_t)Kp * 2);
   const uint8_t *arows = wide ? (const uint8_t *)qa16 : (const uint8_t *)qa;
 
-  const int tn = threads < strips ? threads : strips;
-  const int tm = threads / tn < mtiles ? threads / tn : mtiles;
   int sb = (int)(I8B_W_BLOCK_BYTES / strip_bytes);
   if (sb < 1)
     sb = 1;
+  const sdq_i8_split sp = sdq_i8_split_work(strips, mtiles, sb, threads);
   int bad = 0;
 
 #pragma omp parallel num_threads(threads) if (threads > 1) reduction(+ : bad)
   {
-#ifdef _OPENMP
-    const int tid = omp_get_thread_num();
-#else
-    const int tid = 0;
-#endif
     /* 1. */
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
     for (int m = 0; m < M; m++) {
       bad += i8b_quantize_rows(A, lda, K, Kp, act_bits, m, qa, scale_a, sum_a);
       if (wide)
@@ -821,35 +815,33 @@ SDQ_INLINE int i8b_gemm(int M, const float *A, int lda, int act_bits,
                   (const __m128i *)(qa + (size_t)m * (size_t)Kp + k))));
     }
 
-    /* 3. */
-    if (tid < tn * tm) {
-      const int ti = tid / tm, tj = tid % tm;
-      const int s_begin = (int)((long)strips * ti / tn);
-      const int s_end = (int)((long)strips * (ti + 1) / tn);
-      const int t_begin = (int)((long)mtiles * tj / tm);
-      const int t_end = (int)((long)mtiles * (tj + 1) / tm);
-      for (int s0 = s_begin; s0 < s_end; s0 += sb) {
-        const int s1 = s0 + sb < s_end ? s0 + sb : s_end;
-        for (int t = t_begin; t < t_end; t++) {
-          const int m0 = t * I8B_MR;
-          const int mr = M - m0 < I8B_MR ? M - m0 : I8B_MR;
-          const uint8_t *ap = arows + arow_bytes * (size_t)m0;
-          for (int s = s0; s < s1; s++) {
-            for (int cb = 0; cb < SDQ_I8_STRIP_N; cb += nc) {
-              const int n0 = s * SDQ_I8_STRIP_N + cb;
-              if (n0 >= N)
-                break;
-              const uint8_t *wp = wstrips + strip_bytes * (size_t)s + 4 * cb;
-              __m256i acc[I8B_MR][2];
-              if (wide)
-                i8b_kernel_4x8_wide((const int16_t *)ap, (size_t)Kp, wp, kks,
-                                    acc);
-              else
-                i8b_kernel_4x16((const int8_t *)ap, (size_t)Kp, wp, kks, acc);
-              i8b_store_tile(acc, mr, wide ? 1 : 2, n0, N, offset,
-                             scale_a + m0, sum_a + m0, W->scale, beta,
-                             C + (size_t)m0 * (size_t)ldc, ldc);
-            }
+    /* 3. work items (chunks of strips times ranges of row tiles), taken
+     * dynamically */
+#pragma omp for schedule(dynamic, 1)
+    for (int w = 0; w < sp.chunks * sp.parts; w++) {
+      const int s0 = w / sp.parts * sp.chunk, part = w % sp.parts;
+      const int s1 = s0 + sp.chunk < strips ? s0 + sp.chunk : strips;
+      const int t_begin = (int)((long)mtiles * part / sp.parts);
+      const int t_end = (int)((long)mtiles * (part + 1) / sp.parts);
+      for (int t = t_begin; t < t_end; t++) {
+        const int m0 = t * I8B_MR;
+        const int mr = M - m0 < I8B_MR ? M - m0 : I8B_MR;
+        const uint8_t *ap = arows + arow_bytes * (size_t)m0;
+        for (int s = s0; s < s1; s++) {
+          for (int cb = 0; cb < SDQ_I8_STRIP_N; cb += nc) {
+            const int n0 = s * SDQ_I8_STRIP_N + cb;
+            if (n0 >= N)
+              break;
+            const uint8_t *wp = wstrips + strip_bytes * (size_t)s + 4 * cb;
+            __m256i acc[I8B_MR][2];
+            if (wide)
+              i8b_kernel_4x8_wide((const int16_t *)ap, (size_t)Kp, wp, kks,
+                                  acc);
+            else
+              i8b_kernel_4x16((const int8_t *)ap, (size_t)Kp, wp, kks, acc);
+            i8b_store_tile(acc, mr, wide ? 1 : 2, n0, N, offset,
+                           scale_a + m0, sum_a + m0, W->scale, beta,
+                           C + (size_t)m0 * (size_t)ldc, ldc);
           }
         }
       }

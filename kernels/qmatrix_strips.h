@@ -3,10 +3,10 @@
  * their reusable workspace.
  *
  * Layout. The N = rows channels are cut into strips of SDQ_I8_STRIP_N
- * channels; strip s holds channels 48 s .. 48 s + 47 over all Kp =
+ * channels; strip s contains channels 48 s .. 48 s + 47 over all Kp =
  * sdq_pack_cols_padded(cols) columns and takes Kp * SDQ_I8_STRIP_N bytes,
  * strips following each other. Inside a strip, dword kk * 48 + c (kk =
- * 0 .. Kp/4 - 1, c = 0 .. 47) holds the four unsigned fields
+ * 0 .. Kp/4 - 1, c = 0 .. 47) contains the four unsigned fields
  * u = q + sdq_pack_offset(bits) of channel 48 s + c at columns 4 kk .. 4 kk + 3
  * (byte b of the dword is column 4 kk + b). Columns past cols hold the
  * offset (q = 0); channels past rows hold 0 in every byte.
@@ -40,9 +40,9 @@
 const uint8_t *sdq_qmatrix_i8_strips(const sdq_qmatrix *m);
 
 /* Work items of the blocked integer GEMMs: chunks of `chunk` consecutive
- * strips (at most the strips that fit the cache block) times `parts`
- * ranges of row tiles, about SDQ_I8_ITEMS_PER_THREAD items per thread, so
- * that dynamic scheduling evens out threads slowed by other processes. */
+ * strips (no more than fit the cache block) times `parts` ranges of row
+ * tiles. There are about SDQ_I8_ITEMS_PER_THREAD items per thread, so that
+ * dynamic scheduling evens out threads slowed by other processes. */
 #define SDQ_I8_ITEMS_PER_THREAD 4
 
 typedef struct sdq_i8_split {

@@ -1,6 +1,7 @@
 /* quant_avx2.c - AVX2 + FMA variants of the quantization kernels; the
- * integer GEMM uses vpmaddubsw + vpmaddwd. Every result is bit-identical to
- * the scalar reference except the fp32 GEMM sums (summation order). */
+ * integer GEMM uses vpmaddubsw + vpmaddwd (vpmaddwd on int16 for 8-bit
+ * weights with 8-bit activations). Every result is bit-identical to the
+ * scalar reference except the fp32 GEMM sums (summation order). */
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -467,8 +468,9 @@ static void qgemm_f32_nn_avx2(int M, const float *A, int lda,
 
 /* ------------------------------------------------------- qgemm_i8_nt */
 
-/* Integer dot products with vpmaddubsw (u8 x s8 pairs summed into int16
- * with saturation) and vpmaddwd. Weights enter as the unsigned operand
+/* Integer dot products of the unblocked GEMM (few rows of A; the blocked
+ * one below has its own kernels) with vpmaddubsw (u8 x s8 pairs summed
+ * into int16 with saturation) and vpmaddwd. Weights enter as the unsigned operand
  * u = q + offset and activations as the signed operand qa, so the kernel
  * subtracts offset * sum(qa[m]). A pair is at most 2 * u_max * |qa|_max:
  * with 2..6-bit containers u <= 63, and with an 8-bit container but
@@ -553,9 +555,8 @@ SDQ_INLINE void i8_tile(const int8_t *qa, int Kp, const float *scale_a,
   }
 }
 
-/* NOTE: unlike AVX-512 this reads the packed W rows directly for every tile
- * of A rows (no unpacked W strips or A panels), so at M = 512 it is several
- * times slower per core than the blocked AVX-512 VNNI GEMM. */
+/* The GEMM for M < I8B_MIN_M: reads the packed W rows directly for every
+ * tile of A rows, so that a few tokens (decoding) build no cached strips. */
 SDQ_INLINE void i8_gemm(int M, const int8_t *qa, int Kp, const float *scale_a,
                         const int32_t *sum_a, const sdq_qmatrix *W, int cbits,
                         int sign_trick, float beta, float *C, int ldc) {
@@ -589,7 +590,17 @@ SDQ_INLINE void i8_gemm(int M, const int8_t *qa, int Kp, const float *scale_a,
 
 /* From this many rows of A on, qgemm_i8_nt runs the blocked GEMM below on
  * the W strips cached with the matrix (kernels/qmatrix_strips.h); fewer
- * rows read the packed rows directly (i8_gemm) and build no cache. */
+ * rows read the packed rows directly (i8_gemm) and build no cache.
+ *
+ * The strips contain u = q + offset in [0, 2^c - 1] for the container width
+ * c. vpmaddubsw + vpmaddwd + vpaddd (3 instructions per 32 products) is
+ * exact while no u8 x s8 pair exceeds 32767. That holds for u <= 63 (c <= 6)
+ * and for |qa| <= 63 (act_bits <= 7, 2 * 255 * 63 = 32130).
+ * 8-bit weights with 8-bit activations (2 * 255 * 127 = 64770) take the wide
+ * kernel instead: vpmaddwd on zero-extended u and int16 qa, 2 instructions
+ * per 16 products. On a Zen 4 EPYC it ran at about 0.7 times the speed.
+ * NOTE: a copy of the strips pre-widened to int16 would save the two
+ * vpmovzxbw per k-quad of the wide kernel, at 2 bytes per weight. */
 #define I8B_MIN_M 4
 
 /* Register tile: I8B_MR rows of A times 16 channels (two ymm of 8 int32
@@ -719,9 +730,9 @@ SDQ_INLINE void i8b_store_tile(__m256i acc[I8B_MR][2], int mr, int nv, int n0,
   }
 }
 
-/* Quantizes rows [m_begin, m_end) of A per token into qa (rows of Kp bytes,
- * zero-padded) with their scale_a and sum_a; returns the rows with NaN or
- * +-inf. */
+/* Quantizes row m of A per token into row m of qa (Kp bytes, zero-padded)
+ * and writes scale_a[m] and sum_a[m]. Returns 1 when the row contains NaN
+ * or +-inf, else 0. */
 static int i8b_quantize_rows(const float *A, int lda, int K, int Kp,
                              int act_bits, int m, int8_t *qa, float *scale_a,
                              int32_t *sum_a) {

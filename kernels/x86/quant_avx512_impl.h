@@ -778,7 +778,8 @@ static int qgemm_i8_nt_avx512(int M, const float *A, int lda, int act_bits,
   const int cbits = sdq_pack_container_bits(W->bits);
   const int sign_trick = !SDQ_I8_VNNI && cbits == 8 && act_bits == 8;
   /* NOTE: without VNNI, 8-bit weights with 8-bit activations still take the
-   * unblocked i8_gemm below, because the blocked tile has no sign trick. */
+   * unblocked i8_gemm below, because the blocked tile has no sign trick
+   * (the AVX2 variant's int16 tile would fit here too). */
   if (M >= I8_BLOCKED_MIN_M && !sign_trick) {
     switch (cbits) {
     case 2: return i8_gemm_blocked(M, A, lda, act_bits, W, 2, beta, C, ldc);

@@ -13,8 +13,8 @@
  *
  * So one k-quad of a strip is 192 contiguous bytes: three 64-byte vectors
  * of 16 channels for vpdpbusd, six 32-byte vectors of 8 channels for
- * vpmaddubsw, or, read with a row stride of 192 bytes, the K/4 x 64-byte
- * rows of an AMX B tile of 16 channels.
+ * vpmaddubsw, or, read with a row stride of 192 bytes, the 64-byte rows of
+ * an AMX B tile of 16 channels (unsigned, as TDPBSUD takes B).
  *
  * Memory: one byte per weight (rows rounded up to 48 times Kp), i.e. 1x
  * the packed size at 8 bits, 2x at 4 bits and 4x at 2 bits, on top of the

@@ -1,10 +1,11 @@
-/* test_train_resume.c - training is deterministic and a run stopped after
- * its checkpoint and resumed ends bitwise equal to an uninterrupted run and
- * reports the same losses; a checkpoint refuses to resume a run that
- * differs in anything that changes the result, and a damaged one; a
- * finished run resumes to its own results; the trainer's notes on stderr
- * (missing checkpoint, many skipped examples); the evaluation's own EM/F1
- * equal the score of the predictions file it wrote.
+/* test_train_resume.c - checkpoints, resume and the trainer's notes.
+ * Training is deterministic, and a run stopped after its checkpoint and
+ * resumed ends bitwise equal to an uninterrupted run with the same losses.
+ * A checkpoint is rejected by a run that differs in anything that changes
+ * the result, and when it is damaged. A finished run resumes to its own
+ * results. The trainer notes a missing checkpoint and many skipped examples
+ * on stderr. The evaluation's own EM/F1 equal the score of the predictions
+ * file it wrote.
  * Uses a 1-block, 16-wide GPT-2 and a 6-question SQuAD file. */
 #include "config.h"
 
@@ -278,7 +279,7 @@ START_TEST(resume_refuses_changed_runs) {
     int rc = train_run(&cases[i].v, 0, 0, 1, out, &r, err, sizeof err, NULL);
     ck_assert_msg(rc != 0, "case %zu (%s): a changed run resumed the checkpoint", i,
                   cases[i].field);
-    ck_assert_msg(strstr(err, "checkpoint.safetensors") && strstr(err, "another run"),
+    ck_assert_msg(strstr(err, "checkpoint.safetensors") && strstr(err, "belongs to another run"),
                   "case %zu: unexpected message: %s", i, err);
     char want[64];
     snprintf(want, sizeof want, "differ in: %s", cases[i].field);

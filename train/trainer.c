@@ -253,7 +253,9 @@ static uint64_t data_fingerprint(const sdq_squad *d) {
 }
 
 /* Hash of the tokenizer: the bytes of every token id, and the ids it gives
- * for the first context of the data (which depend on the merge rules). */
+ * for the first context of the data (which depend on the merge rules).
+ * NOTE: a change of merge rules that leaves that context's ids unchanged is
+ * not detected. */
 static int tokenizer_fingerprint(sdq_tokenizer *tok, const sdq_squad *d, uint64_t *out,
                                  char *err, size_t errlen) {
   int V = sdq_tokenizer_vocab_size(tok);
@@ -566,9 +568,9 @@ static int load_checkpoint(run *r, char *err, size_t errlen) {
     char diff[512];
     identity_diff(saved ? saved : "", identity, diff, sizeof diff);
     set_err(err, errlen,
-            "%s: the checkpoint belongs to another run, written by an older sdq or a different "
-            "run (it has '%s', this run is '%s'; they differ in: %s). Use the same options and "
-            "data, or another --out folder.",
+            "%s: the checkpoint belongs to another run: it was written by an older sdq or by a "
+            "different run (it has '%s', this run is '%s'; they differ in: %s). Use the same "
+            "options and data, or another --out folder.",
             path, saved ? saved : "?", identity, diff);
     rc = -1;
   }

@@ -30,22 +30,22 @@
  *
  * Determinism: the same model, data, options and seed give bitwise the same
  * adapters. The checkpoint (OUT/checkpoint.safetensors, written atomically)
- * holds the trained parameters, the AdamW moments and step counts, the step,
- * the data-order position (epoch and index), the trainer's RNG, the model's
- * dropout RNG and the loss record (last loss, the running sum behind
- * mean_loss), so a run resumed from it continues exactly as if it had not
- * stopped and reports the same losses.
+ * contains the trained parameters, the AdamW moments and step counts, the
+ * step, the data-order position (epoch and index), the trainer's RNG, the
+ * model's dropout RNG and the loss record (last loss, the running sum behind
+ * mean_loss). A run resumed from it continues exactly as if it had not
+ * stopped, and reports the same losses.
  *
- * Checkpoint checks on resume, each refused with a message naming the file:
- * - the run identity: a fingerprint of everything that changes the result
- *   (the options above, the AdamW settings, the LoRA rank, alpha, dropout
- *   and bits, each configuration's name and per-layer bits, the CPT cycle,
- *   and checksums of the base weights, the training data's parsed content
- *   and the tokenizer) must equal this run's; the message shows both and
- *   the fields that differ. Checkpoints of older sdq versions (format 1)
- *   are refused too;
- * - a checksum of the tensors and metadata values, so a damaged file is
- *   not resumed.
+ * On resume two checks can reject the checkpoint, with a message naming it:
+ * - The run identity, a fingerprint of everything that changes the result,
+ *   must equal this run's. It covers the options above, the AdamW settings,
+ *   the LoRA rank, alpha, dropout and bits, each configuration's name and
+ *   per-layer bits, the CPT cycle, and checksums of the base weights, the
+ *   parsed training data and the tokenizer. The message shows both
+ *   identities and the fields that differ. Checkpoints of older sdq
+ *   versions (format 1) are rejected as well.
+ * - A checksum of the tensors and metadata values must match, so a damaged
+ *   file is not resumed.
  * A checkpoint already at the last step is not trained further: sdq_train
  * restores its weights and losses and sets already_finished.
  *

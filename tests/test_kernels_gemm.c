@@ -25,7 +25,8 @@ static const char *layout_name[] = {"sgemm_nt", "sgemm_nn", "sgemm_tn"};
 
 /* The shapes: each of 1, 3, 17, 63, 65, 127, 769 and 3073 appears as M, as N
  * and as K, with large-K and large-N cases, M = 5 (one tile split over
- * threads), cases that cross the cache blocks (K > kc, M > mc), and skinny
+ * threads), cases that cross the cache blocks (K > kc, M > mc, and N > nc
+ * together with K > kc in a thread's column slice), and skinny
  * LoRA-rank shapes (N <= 16, K >= 32) with partial tiles in M. */
 static const int shapes[][3] = {
     /* M     N     K */
@@ -35,7 +36,7 @@ static const int shapes[][3] = {
     {3073, 63, 17},  {5, 1, 3},       {3, 3, 1},      {1, 17, 1},
     {5, 300, 40},    {63, 1, 769},    {1, 127, 3073},
     {37, 8, 768},    {1023, 16, 33},  {19, 5, 1029},  {2305, 8, 64},
-    {45, 13, 96},
+    {45, 13, 96},     {40, 2500, 800},
 };
 #define SHAPE_COUNT (int)(sizeof shapes / sizeof shapes[0])
 

@@ -202,11 +202,13 @@ static void tn_tile_avx2(int K, const float *a, ptrdiff_t lda, int mw,
   }
 }
 
-/* Cache blocks: a kc x NR packed B panel (16 KB) stays in a 32 KB L1 while
- * the mc x kc packed A block (144 KB) streams from L2.
- * NOTE: sized for common x86 cache sizes, not tuned per CPU model. */
+/* Cache blocks, measured best on a Zen 4 EPYC (32 KB L1d, 1 MB L2 per core,
+ * shared L3) on the GPT-2 shapes: kc = 768 covers K = 768 in one pass; the
+ * mc x kc packed A block (432 KB) and the kc x NR B panel being used
+ * (48 KB) stay in L2; each thread's kc x nc B block (3 MB) sits in L3.
+ * NOTE: tuned on one CPU model only. */
 static const struct sgemm_kernel kernel_avx2 = {
-    .mr = MR, .nr = NR, .mc = 144, .kc = 256, .nc = 4096,
+    .mr = MR, .nr = NR, .mc = 144, .kc = 768, .nc = 1024,
     .ukr = sgemm_avx2_6x16, .dot = dot_avx2, .row = row_avx2,
     .dot4x4 = dot4x4_avx2, .tn_tile = tn_tile_avx2,
     .tn_mw = TN_MW, .tn_nw = TN_NW,

@@ -6,14 +6,16 @@
  * the file supplies the micro-kernel, the two small-M helpers and the two
  * skinny-path tiles.
  *
- * Loops, for C[M,N] = beta*C + op(A)[M,K] * op(B)[K,N]:
- *   jc over N in blocks of nc     B block (kc x nc) packed once, shared
- *     pc over K in blocks of kc   by all threads; beta applies at pc == 0
- *       ic over M in blocks of mc A block (mc x kc) packed per thread
+ * C[M,N] = beta*C + op(A)[M,K] * op(B)[K,N] is cut into one slice per OpenMP
+ * thread, along N when N > M, else along M; each thread runs these loops on
+ * its slice with its own packing buffers, so the threads never wait for
+ * each other:
+ *   jc over N in blocks of nc     B block (kc x nc) packed
+ *     pc over K in blocks of kc   beta applies at pc == 0
+ *       ic over M in blocks of mc A block (mc x kc) packed
  *         jr over NR-wide panels, ir over MR-tall panels: micro-kernel
- * The (ic, jr range) tasks are spread over the OpenMP threads. Each C element
- * is summed in the same order whatever the thread count, so results do not
- * depend on it. */
+ * Each C element is summed in the same order whatever the thread count, so
+ * results do not depend on it. */
 #ifndef SDQ_SGEMM_BLOCKED_H
 #define SDQ_SGEMM_BLOCKED_H
 
@@ -210,24 +212,34 @@ static void sgemm_pack_a(const struct sgemm_operands *op, int mr, int m0,
 }
 
 /* Packs the NR-wide panel starting at column n0 (nr_valid columns), rows
- * [p0, p0+kc) of op(B); columns past N are zero. */
+ * [p0, p0+kc) of op(B); columns past N are zero. Used when the columns of
+ * op(B) are contiguous in k (sgemm_nt: B is stored [N, K], b_rs == 1): NR
+ * rows of B are transposed into the panel. */
 static void sgemm_pack_b_panel(const struct sgemm_operands *op, int nr, int n0,
                                int nr_valid, int p0, int kc, float *panel) {
   const float *src = op->B + p0 * op->b_rs + n0 * op->b_cs;
-  if (op->b_cs == 1) {
-    /* Rows of op(B) contiguous in n (sgemm_nn, sgemm_tn). */
-    for (int p = 0; p < kc; p++) {
-      const float *row = src + p * op->b_rs;
-      float *out = panel + (size_t)p * nr;
-      memcpy(out, row, (size_t)nr_valid * sizeof(float));
-      for (int j = nr_valid; j < nr; j++)
+  sgemm_transpose_rows(src, op->b_cs, nr_valid, kc, panel, nr);
+  sgemm_zero_cols(panel, nr, nr_valid, nr, kc);
+}
+
+/* Packs columns [n0, n0+nc) x rows [p0, p0+kc) of op(B) into NR-wide
+ * panels, when the rows of op(B) are contiguous in n (sgemm_nn, sgemm_tn,
+ * b_cs == 1). Each row of the block is read once, front to back, which the
+ * hardware prefetchers follow better than one short run per row and panel.
+ * Columns past N are zero. */
+static void sgemm_pack_b_rows(const struct sgemm_operands *op, int NR, int n0,
+                              int nc, int p0, int kc, float *dst) {
+  int n_panels = (nc + NR - 1) / NR;
+  for (int p = 0; p < kc; p++) {
+    const float *row = op->B + (ptrdiff_t)(p0 + p) * op->b_rs + n0;
+    for (int jp = 0; jp < n_panels; jp++) {
+      int j0 = jp * NR;
+      int valid = nc - j0 < NR ? nc - j0 : NR;
+      float *out = dst + (size_t)j0 * kc + (size_t)p * NR;
+      memcpy(out, row + j0, (size_t)valid * sizeof(float));
+      for (int j = valid; j < NR; j++)
         out[j] = 0.0f;
     }
-  } else {
-    /* Columns of op(B) contiguous in k (sgemm_nt: B is stored [N, K], with
-     * b_rs == 1): transpose NR rows of B into the panel. */
-    sgemm_transpose_rows(src, op->b_cs, nr_valid, kc, panel, nr);
-    sgemm_zero_cols(panel, nr, nr_valid, nr, kc);
   }
 }
 
@@ -392,6 +404,50 @@ static int sgemm_skinny(const struct sgemm_kernel *kern,
 
 static inline int sgemm_round_up(int x, int to) { return (x + to - 1) / to * to; }
 
+/* One thread's share of the blocked GEMM: the slice of C rows [m0, m1) x
+ * columns [n0, n1) (n0 a multiple of NR), over all of K, with the thread's
+ * own packing buffers: apack holds an mc x kc block of A, bpack a kc x nc
+ * block of B. Each B panel is packed just before its first use, so the
+ * micro-kernel finds it in cache. */
+static void sgemm_blocked_slice(const struct sgemm_kernel *kern,
+                                const struct sgemm_operands *op, int m0, int m1,
+                                int n0, int n1, int mc, float *apack,
+                                float *bpack) {
+  const int MR = kern->mr, NR = kern->nr, K = op->K;
+
+  for (int jc = n0; jc < n1; jc += kern->nc) {
+    int nc = n1 - jc < kern->nc ? n1 - jc : kern->nc;
+    int n_panels = (nc + NR - 1) / NR;
+
+    for (int pc = 0; pc < K; pc += kern->kc) {
+      int kc = K - pc < kern->kc ? K - pc : kern->kc;
+      float beta = pc == 0 ? op->beta : 1.0f;
+      int transpose_b = op->b_cs != 1;
+      if (!transpose_b)
+        sgemm_pack_b_rows(op, NR, jc, nc, pc, kc, bpack);
+
+      for (int ic = m0; ic < m1; ic += mc) {
+        int mcur = m1 - ic < mc ? m1 - ic : mc;
+        sgemm_pack_a(op, MR, ic, mcur, pc, kc, apack);
+
+        for (int jp = 0; jp < n_panels; jp++) {
+          int j0 = jp * NR;
+          int nr = nc - j0 < NR ? nc - j0 : NR;
+          float *bpanel = bpack + (size_t)j0 * kc;
+          if (transpose_b && ic == m0)
+            sgemm_pack_b_panel(op, NR, jc + j0, nr, pc, kc, bpanel);
+          for (int i0 = 0; i0 < mcur; i0 += MR) {
+            int mr = mcur - i0 < MR ? mcur - i0 : MR;
+            float *c = op->C + (ptrdiff_t)(ic + i0) * op->ldc + jc + j0;
+            kern->ukr(kc, apack + (size_t)i0 * kc, bpanel, c, (int)op->ldc,
+                      beta, mr, nr);
+          }
+        }
+      }
+    }
+  }
+}
+
 static void sgemm_blocked(const struct sgemm_kernel *kern,
                           const struct sgemm_operands *op) {
   int M = op->M, N = op->N, K = op->K;
@@ -417,90 +473,57 @@ static void sgemm_blocked(const struct sgemm_kernel *kern,
     threads = omp_get_max_threads();
 #endif
 
-  /* 1. Block sizes. The M blocks are balanced over the threads; when there
-   * are fewer M blocks than threads, each block's NR panels are split too. */
-  int kc_max = K < kern->kc ? K : kern->kc;
-  int nc_max = sgemm_round_up(N < kern->nc ? N : kern->nc, NR);
-  int m_blocks = (M + kern->mc - 1) / kern->mc;
-  m_blocks = sgemm_round_up(m_blocks, threads);
-  if (m_blocks > (M + MR - 1) / MR)
-    m_blocks = (M + MR - 1) / MR;
-  int mc = sgemm_round_up((M + m_blocks - 1) / m_blocks, MR);
-  m_blocks = (M + mc - 1) / mc;
-  int n_splits = m_blocks >= threads ? 1 : (threads + m_blocks - 1) / m_blocks;
+  /* 1. Split C between the threads along its longer side, in whole MR
+   * rows or NR columns, so each thread gets an equal slice and needs no
+   * data from the others: no barriers. Each thread packs the operand that
+   * is not split (all of it, a second time), which costs little next to
+   * the products. */
+  int split_n = N > M;
+  int units = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
+  if (threads > units)
+    threads = units;
+  int slice_rows = split_n ? M : (units + threads - 1) / threads * MR;
+  int slice_cols = split_n ? (units + threads - 1) / threads * NR : N;
 
-  /* 2. Buffers: one shared B block, one A block per thread. */
-  size_t b_size = (size_t)kc_max * nc_max;
-  size_t a_size = (size_t)mc * kc_max;
-  float *bbuf = aligned_alloc(64, sgemm_round_up((int)(b_size * sizeof(float)), 64));
-  float *abuf = aligned_alloc(64, (size_t)threads *
-                                      sgemm_round_up((int)(a_size * sizeof(float)), 64));
-  if (bbuf == NULL || abuf == NULL) {
+  /* 2. Block sizes: the rows of a slice are cut into equal MR multiples of
+   * at most kern->mc. */
+  int kc_max = K < kern->kc ? K : kern->kc;
+  int nc_max = sgemm_round_up(slice_cols < kern->nc ? slice_cols : kern->nc, NR);
+  int m_blocks = (slice_rows + kern->mc - 1) / kern->mc;
+  int mc = sgemm_round_up((slice_rows + m_blocks - 1) / m_blocks, MR);
+
+  /* 3. Buffers: one A block and one B block per thread. */
+  size_t a_stride = (size_t)sgemm_round_up(mc * kc_max, 16);
+  size_t b_stride = (size_t)sgemm_round_up(kc_max * nc_max, 16);
+  float *buf = aligned_alloc(64, (size_t)threads * (a_stride + b_stride) * sizeof(float));
+  if (buf == NULL) {
     /* NOTE: out of memory only costs speed: the streaming path needs none. */
-    free(bbuf);
-    free(abuf);
     sgemm_small(kern, op);
     return;
   }
-  size_t a_stride = (size_t)sgemm_round_up((int)(a_size * sizeof(float)), 64) / sizeof(float);
 
-  /* 3. The loops. */
+  /* 4. The slices. */
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     int tid = 0;
 #ifdef _OPENMP
     tid = omp_get_thread_num();
 #endif
-    float *apack = abuf + (size_t)tid * a_stride;
-
-    for (int jc = 0; jc < N; jc += kern->nc) {
-      int nc = N - jc < kern->nc ? N - jc : kern->nc;
-      int n_panels = (nc + NR - 1) / NR;
-
-      for (int pc = 0; pc < K; pc += kern->kc) {
-        int kc = K - pc < kern->kc ? K - pc : kern->kc;
-        float beta = pc == 0 ? op->beta : 1.0f;
-
-#pragma omp for schedule(static)
-        for (int jp = 0; jp < n_panels; jp++) {
-          int n0 = jp * NR;
-          int valid = nc - n0 < NR ? nc - n0 : NR;
-          sgemm_pack_b_panel(op, NR, jc + n0, valid, pc, kc,
-                             bbuf + (size_t)n0 * kc);
-        }
-
-        int panels_per_split = (n_panels + n_splits - 1) / n_splits;
-#pragma omp for schedule(static)
-        for (int task = 0; task < m_blocks * n_splits; task++) {
-          int ib = task / n_splits, js = task % n_splits;
-          int ic = ib * mc;
-          int mcur = M - ic < mc ? M - ic : mc;
-          int jp_begin = js * panels_per_split;
-          int jp_end = jp_begin + panels_per_split < n_panels
-                           ? jp_begin + panels_per_split
-                           : n_panels;
-          if (jp_begin >= jp_end)
-            continue;
-
-          sgemm_pack_a(op, MR, ic, mcur, pc, kc, apack);
-          for (int jp = jp_begin; jp < jp_end; jp++) {
-            int n0 = jp * NR;
-            int nr = nc - n0 < NR ? nc - n0 : NR;
-            const float *bpanel = bbuf + (size_t)n0 * kc;
-            for (int i0 = 0; i0 < mcur; i0 += MR) {
-              int mr = mcur - i0 < MR ? mcur - i0 : MR;
-              float *c = op->C + (ic + i0) * op->ldc + jc + n0;
-              kern->ukr(kc, apack + (size_t)i0 * kc, bpanel, c, (int)op->ldc,
-                        beta, mr, nr);
-            }
-          }
-        }
-      }
+    float *apack = buf + (size_t)tid * (a_stride + b_stride);
+    float *bpack = apack + a_stride;
+    int m0 = 0, m1 = M, n0 = 0, n1 = N;
+    if (split_n) {
+      n0 = tid * slice_cols;
+      n1 = n0 + slice_cols < N ? n0 + slice_cols : N;
+    } else {
+      m0 = tid * slice_rows;
+      m1 = m0 + slice_rows < M ? m0 + slice_rows : M;
     }
+    if (m0 < m1 && n0 < n1)
+      sgemm_blocked_slice(kern, op, m0, m1, n0, n1, mc, apack, bpack);
   }
 
-  free(bbuf);
-  free(abuf);
+  free(buf);
 }
 
 /* The three layouts of sdq_kernels.h, expressed as operand strides. */

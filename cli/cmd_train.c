@@ -83,7 +83,7 @@ static void usage(FILE *out) {
 "checkpoints:\n"
 "  --checkpoint-every N steps between checkpoints (default 50; 0 = at the end)\n"
 "  --resume             continue from DIR/checkpoint.safetensors (SIGINT and\n"
-"                       SIGTERM say which step it holds)\n"
+"                       SIGTERM print the step it is at)\n"
 "  --stop-after N       stop after step N as if killed (tests)\n"
 "  --quiet              no progress bar\n");
 }
@@ -210,6 +210,7 @@ static int check_option_conflicts(train_args *a) {
                     "checkpoint, --init starts from a random init)\n");
     return 2;
   }
+
   if (a->opt.train_base) {
     char given[256] = "";
     const struct {
@@ -241,36 +242,43 @@ static int check_option_conflicts(train_args *a) {
     fprintf(stderr, "sdq train: --distill-alpha and --distill-temp need --distill\n");
     return 2;
   }
+
   if (a->bits && a->n_configs > 0 && a->kind != SDQ_SCHEDULE_CPT) {
     fprintf(stderr, "sdq train: give either --bits or --config, not both\n");
     return 2;
   }
+
   if (a->cpt_set && a->kind != SDQ_SCHEDULE_CPT) {
     fprintf(stderr, "sdq train: --cpt-low, --cpt-high, --cpt-cycles and --cpt-layers need "
                     "--schedule cpt\n");
     return 2;
   }
+
   if (a->kind == SDQ_SCHEDULE_CPT && a->cpt_low > a->cpt_high) {
     fprintf(stderr, "sdq train: --cpt-low %d is above --cpt-high %d\n", a->cpt_low,
             a->cpt_high);
     return 2;
   }
+
   if (a->opt.joint && a->kind == SDQ_SCHEDULE_CPT) {
     fprintf(stderr, "sdq train: --joint runs every configuration of a static or random "
                     "schedule each step; it does not combine with --schedule cpt\n");
     return 2;
   }
+
   int n_options = a->n_configs + a->n_bits;
   if (a->kind == SDQ_SCHEDULE_STATIC && n_options > 1) {
     fprintf(stderr, "sdq train: the static schedule takes one configuration (got %d); use "
                     "--schedule random to switch between them\n", n_options);
     return 2;
   }
+
   if (a->opt.distill && (!a->opt.joint || a->kind != SDQ_SCHEDULE_RANDOM || n_options < 2)) {
     fprintf(stderr, "sdq train: --distill needs --joint --schedule random with two or more "
                     "configurations (e.g. --bits 4,8,32)\n");
     return 2;
   }
+
   if (!a->model && !a->init && !a->opt.train_base) {
     fprintf(stderr, "sdq train: give --model CHECKPOINT or --init CONFIG.json (the embedded "
                     "default has no trained base: run 'sdq train --train-base --out DIR' first "
@@ -380,7 +388,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
       break;
     case OPT_TRAIN_BASE: a->opt.train_base = 1; break;
     case OPT_SEED:
-      /* train.json records the seed as a JSON integer, which holds 0..2^63-1. */
+      /* train.json records the seed as a JSON integer, whose range is 0..2^63-1. */
       errno = 0;
       seed = strtoull(optarg, &end, 10);
       if (end == optarg || *end || optarg[0] == '-' || errno == ERANGE ||
@@ -671,7 +679,7 @@ static void checkpoint_step(char *step, size_t cap) {
   }
 }
 
-/* SIGINT/SIGTERM: says which step the checkpoint holds and how to resume,
+/* SIGINT/SIGTERM: prints the step of the checkpoint and how to resume,
  * then dies of the same signal (SA_RESETHAND restored the default action),
  * so the shell sees the usual status (130 for Ctrl-C, 143 for SIGTERM). */
 static void on_interrupt(int sig) {
@@ -681,7 +689,7 @@ static void on_interrupt(int sig) {
   n = append(msg, n, sizeof msg, "\nsdq train: interrupted; ");
   if (step[0]) {
     n = append(msg, n, sizeof msg, interrupt_state.checkpoint);
-    n = append(msg, n, sizeof msg, " holds step ");
+    n = append(msg, n, sizeof msg, " is at step ");
     n = append(msg, n, sizeof msg, step);
     n = append(msg, n, sizeof msg, " of ");
     n = append(msg, n, sizeof msg, interrupt_state.steps);

@@ -453,7 +453,7 @@ int sdq_gpt2_save_hf(const sdq_gpt2 *m, const char *dir, char *err,
   /* The pair is replaced so that a failure leaves the old config.json and
    * model.safetensors together (or, when even that cannot be restored, no
    * weights at all), never new weights beside an old config:
-   *   1. refuse targets that are not regular files;
+   *   1. reject targets that are not regular files;
    *   2. write config.json and the weights to temporary names;
    *   3. keep a hard link to the old weights, rename the new weights in;
    *   4. rename config.json in; if that fails, put the old weights back. */

@@ -30,6 +30,14 @@ static void sgemm_avx2_6x16(int kc, const float *a, const float *b, float *c,
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
 
+  /* The C tile is written (and read when beta != 0) only after the k loop:
+   * fetch its lines now (a row may straddle two) so the misses overlap with
+   * the products. */
+  for (int i = 0; i < mr; i++) {
+    _mm_prefetch((const char *)(c + (ptrdiff_t)i * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + (ptrdiff_t)i * ldc + NR - 1), _MM_HINT_T0);
+  }
+
   for (int p = 0; p < kc; p++) {
     __m256 b0 = _mm256_loadu_ps(b);
     __m256 b1 = _mm256_loadu_ps(b + 8);

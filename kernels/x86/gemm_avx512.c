@@ -29,6 +29,13 @@ static void sgemm_avx512_12x32(int kc, const float *a, const float *b,
   ZERO_ROW(0); ZERO_ROW(1); ZERO_ROW(2); ZERO_ROW(3); ZERO_ROW(4); ZERO_ROW(5);
   ZERO_ROW(6); ZERO_ROW(7); ZERO_ROW(8); ZERO_ROW(9); ZERO_ROW(10); ZERO_ROW(11);
 
+  /* The C tile is written (and read when beta != 0) only after the k loop:
+   * fetch its lines now so the misses overlap with the products. */
+  for (int i = 0; i < mr; i++) {
+    _mm_prefetch((const char *)(c + (ptrdiff_t)i * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + (ptrdiff_t)i * ldc + 16), _MM_HINT_T0);
+  }
+
   for (int p = 0; p < kc; p++) {
     __m512 b0 = _mm512_loadu_ps(b);
     __m512 b1 = _mm512_loadu_ps(b + 16);

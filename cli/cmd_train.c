@@ -27,8 +27,10 @@ static void usage(FILE *out) {
 "usage: sdq train --out DIR [OPTIONS]\n\n"
 "Trains the LoRA bank of a GPT-2 model on SQuAD prompts (or, with --train-base,\n"
 "every base weight in fp32) and writes DIR/lora/ (PEFT layout, one folder per\n"
-"bits) or DIR/base/ (HF safetensors), DIR/train.json (summary) and\n"
-"DIR/checkpoint.safetensors. Every output path is checked before step 1.\n\n"
+"bits) or DIR/base/ (HF safetensors), DIR/train.json (summary: the options,\n"
+"last_loss, and final_loss = the mean step loss over the last steps/10 + 1\n"
+"steps) and DIR/checkpoint.safetensors. Every output path is checked before\n"
+"step 1.\n\n"
 "model and data:\n"
 "  --model PATH         HF GPT-2 checkpoint (folder or .safetensors); required\n"
 "                       unless --init or --train-base starts from a random init\n"
@@ -782,6 +784,7 @@ static int write_summary(const train_args *a, const sdq_schedule *s, int n_embd,
   json_object_set_new(obj, "seconds", json_real(r->seconds));
   json_object_set_new(obj, "tokens_per_second",
                       json_real(r->seconds > 0 ? r->tokens / r->seconds : 0.0));
+  json_object_set_new(obj, "drawn_examples", json_integer(r->drawn));
   json_object_set_new(obj, "skipped_examples", json_integer(r->skipped));
   json_object_set_new(obj, "output", json_string(saved));
 

@@ -422,7 +422,10 @@ sdq_gpt2 *sdq_gpt2_load_hf(const char *path, uint64_t seed, char *err,
 /* Writes the base weights as HF GPT-2 into folder dir (created if missing):
  * model.safetensors with "transformer."-less names as the HF hub file uses
  * (wte.weight, h.0.attn.c_attn.weight [in, out], ...), and config.json with
- * the shape fields. Both are written atomically. */
+ * the shape fields. Both go to temporary files first; the weights are
+ * renamed into place, then config.json, and when that last rename fails the
+ * previous weights are put back, so dir never pairs new weights with an old
+ * config. Errors name the file. */
 int sdq_gpt2_save_hf(const sdq_gpt2 *m, const char *dir, char *err,
                      size_t errlen);
 

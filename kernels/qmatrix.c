@@ -169,9 +169,10 @@ const uint8_t *sdq_qmatrix_i8_strips(const sdq_qmatrix *m) {
   return strips;
 }
 
-/* The kept workspace: a 64-byte header holding the usable size, then the
- * buffer handed out. */
+/* The kept workspace: a 64-byte header containing the usable size, then
+ * the buffer handed out. Larger buffers are freed rather than kept. */
 static void *i8_spare;
+#define I8_SPARE_MAX_BYTES ((size_t)32 << 20)
 
 void *sdq_i8_workspace_take(size_t bytes) {
   uint8_t *block = __atomic_exchange_n(&i8_spare, NULL, __ATOMIC_ACQ_REL);
@@ -194,6 +195,12 @@ void sdq_i8_workspace_give(void *p) {
   if (p == NULL)
     return;
   uint8_t *block = (uint8_t *)p - 64;
+  size_t size;
+  memcpy(&size, block, sizeof(size));
+  if (size > I8_SPARE_MAX_BYTES) {
+    free(block);
+    return;
+  }
   uint8_t *old = __atomic_exchange_n(&i8_spare, block, __ATOMIC_ACQ_REL);
   if (old != NULL) {
     /* keep the larger of the two */

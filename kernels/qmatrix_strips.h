@@ -73,8 +73,9 @@ static inline sdq_i8_split sdq_i8_split_work(int strips, int row_tiles,
 /* Workspace of the integer GEMMs (quantized A), reused across calls so that
  * a large buffer is not mapped and page-faulted in on every call: returns a
  * 64-aligned buffer of at least bytes, or NULL when memory ran out. Give it
- * back with sdq_i8_workspace_give. One buffer (the largest given back) is
- * kept for the next call; concurrent callers get buffers of their own. */
+ * back with sdq_i8_workspace_give. One buffer of up to 32 MiB (the largest
+ * given back) is kept until the process exits; concurrent callers get
+ * buffers of their own. */
 void *sdq_i8_workspace_take(size_t bytes);
 void sdq_i8_workspace_give(void *p);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qmatrix_strips.h"
 #include "sdq_kernels.h"
 #include "sdq_pack.h"
 
@@ -440,6 +441,31 @@ START_TEST(i8_nt_cache_shared_between_threads) {
 }
 END_TEST
 
+/* The integer GEMM workspace is 64-aligned, handed out again after it was
+ * given back when large enough, and replaced when too small. */
+START_TEST(i8_workspace_reused_when_large_enough) {
+  uint8_t *a = sdq_i8_workspace_take(1000);
+  ck_assert_ptr_nonnull(a);
+  ck_assert_uint_eq((uintptr_t)a % 64, 0);
+  memset(a, 1, 1000);
+  sdq_i8_workspace_give(a);
+
+  uint8_t *b = sdq_i8_workspace_take(600);
+  ck_assert_ptr_eq(b, a);
+  uint8_t *c = sdq_i8_workspace_take(600); /* the kept one is in use */
+  ck_assert_ptr_nonnull(c);
+  ck_assert_ptr_ne(c, b);
+  sdq_i8_workspace_give(c);
+  sdq_i8_workspace_give(b);
+
+  uint8_t *d = sdq_i8_workspace_take(5000);
+  ck_assert_ptr_nonnull(d);
+  ck_assert_uint_eq((uintptr_t)d % 64, 0);
+  memset(d, 2, 5000);
+  sdq_i8_workspace_give(d);
+}
+END_TEST
+
 START_TEST(i8_nt_beta_exact_across_isas) {
   gemm_data d;
   gemm_data_init(&d, 37, 70, 200, 200);
@@ -569,6 +595,7 @@ static Suite *qgemm_suite(void) {
   tcase_add_test(tc, i8_nt_tile_tails_all_bit_pairs);
   tcase_add_test(tc, i8_nt_exact_at_largest_products);
   tcase_add_test(tc, i8_nt_cache_shared_between_threads);
+  tcase_add_test(tc, i8_workspace_reused_when_large_enough);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -357,9 +357,9 @@ static void assert_i8_exact(const gemm_data *d, const sdq_qmatrix *W,
 }
 
 /* The register tiles of the blocked GEMMs (x86: 4 or 8 rows, 8, 16 or 48
- * channels, k in quads of 64-value groups) with every tail: M from 1 to
- * 17, N around the 48-channel strip, K off the group size, and every pair
- * of weight and activation bits. */
+ * channels, k in quads of 64-value groups) with every tail. M runs from 1
+ * to 17, N lies around the 48-channel strip and K off the group size, for
+ * every pair of weight and activation bits. */
 START_TEST(i8_nt_tile_tails_all_bit_pairs) {
   static const shape tails[] = {
       {17, 97, 65}, {5, 49, 200}, {4, 1, 63},  {9, 48, 64},

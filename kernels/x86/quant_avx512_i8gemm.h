@@ -8,7 +8,7 @@
  *      micro-kernel broadcasts one 32-bit word (4 consecutive k) per row.
  *   2. W comes as the strips of I8_NR = 48 channels cached with the matrix
  *      (kernels/qmatrix_strips.h, built on the first call): strip dword
- *      (kk * I8_NV + j) * 16 + lane holds the unsigned fields
+ *      (kk * I8_NV + j) * 16 + lane contains the unsigned fields
  *      u[n0 + 16 j + lane][4 kk .. 4 kk + 3]. Channels past N are 0.
  *   3. The micro-kernel keeps I8_MR x I8_NV zmm int32 accumulators and adds
  *      4 products per lane and k step (vpdpbusd, or vpmaddubsw + vpmaddwd);
@@ -202,8 +202,8 @@ static int i8_gemm_blocked(int M, const float *A, int lda, int act_bits,
     return -1;
 
   /* cache blocks: up to sb strips of W stay in L2 while every A panel (in
-   * L1) passes over them, so C is written in runs of the block's channels;
-   * work items are such blocks (times ranges of panels when N is small) */
+   * L1) passes over them, so C is written in runs of the block's channels.
+   * Work items are such blocks, times ranges of panels when N is small. */
   int sb = (int)(I8_W_BLOCK_BYTES / strip_bytes);
   if (sb < 1)
     sb = 1;

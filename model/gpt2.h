@@ -391,7 +391,8 @@ int sdq_gpt2_default_eot(const sdq_gpt2 *m);
  * one non-NULL). Stop rule, checked after each generated token in this
  * order: eot_id -> SDQ_STOP_EOT, stop_ids -> SDQ_STOP_TOKEN (the stop token
  * is not written to out in either case), max_new reached -> SDQ_STOP_MAX_NEW,
- * n_prompt + generated == n_ctx -> SDQ_STOP_CTX. out must hold max_new ids;
+ * n_prompt + generated >= n_ctx -> SDQ_STOP_CTX (a prompt of n_ctx tokens
+ * gives one token). out must hold max_new ids;
  * *n_out receives the count written and *reason (may be NULL) the rule that
  * ended it. Errors: n_prompt < 1 or > n_ctx (the message gives both), ids out
  * of range, missing LoRA set. */

@@ -110,12 +110,47 @@ START_TEST(stop_rules) {
 }
 END_TEST
 
+/* Prompts of n_ctx - 1, n_ctx and n_ctx + 1 tokens: the first two give one
+ * token each (the one the full forward pass predicts) and stop with
+ * SDQ_STOP_CTX without writing past the KV cache; the last is an error. */
+START_TEST(prompt_fills_context) {
+  char err[256];
+  sdq_gpt2 *m = make_model();
+  const int N = m->cfg.n_ctx;
+  int32_t prompt[25];
+  for (int i = 0; i < 25; i++)
+    prompt[i] = (7 * i + 3) % m->cfg.vocab_size;
+  int32_t out[8];
+  int n_out;
+  sdq_stop_reason why;
+  sdq_gen_options opt = {8, NULL, -1};
+
+  for (int n = N - 1; n <= N; n++) {
+    ck_assert_msg(sdq_gpt2_generate(m, prompt, NULL, n, &opt, out, &n_out, &why, err, sizeof err) == 0,
+                  "%d-token prompt: %s", n, err);
+    ck_assert_msg(n_out == 1, "%d-token prompt gave %d tokens", n, n_out);
+    ck_assert_int_eq(why, SDQ_STOP_CTX);
+    ck_assert_int_eq(out[0], argmax_last(m, prompt, n));
+  }
+
+  ck_assert(sdq_gpt2_generate(m, prompt, NULL, N + 1, &opt, out, &n_out, &why, err, sizeof err) == -1);
+  ck_assert_int_eq(n_out, 0);
+  ck_assert_msg(strstr(err, "25") && strstr(err, "n_ctx = 24"), "%s", err);
+
+  /* The model still generates normally after the rejected prompt. */
+  ck_assert(sdq_gpt2_generate(m, prompt, NULL, 3, &opt, out, &n_out, &why, err, sizeof err) == 0);
+  ck_assert_int_eq(n_out, 8);
+  sdq_gpt2_free(m);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("model_generate");
   TCase *tc = tcase_create("generate");
   tcase_set_timeout(tc, 60); /* seconds; runs in about 1 s on an idle machine */
   tcase_add_test(tc, kv_cache_matches_full_forward);
   tcase_add_test(tc, stop_rules);
+  tcase_add_test(tc, prompt_fills_context);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -99,6 +99,27 @@ static int lora_serves(const sdq_gpt2 *m, const sdq_bitconfig *cfg, const char *
   return 0;
 }
 
+/* Checks the paths that --out DIR receives (DIR, DIR/predictions-NAME.json
+ * per configuration, DIR/eval.json), so a bad one fails before the first
+ * question rather than after the whole evaluation. */
+static int check_outputs(const char *dir, char *const *names, int n, char *err,
+                         size_t errlen) {
+  char path[4400];
+  if (sdq_check_output_folder(dir, "--out", err, errlen))
+    return -1;
+  for (int i = 0; i <= n; i++) {
+    int len = i < n ? snprintf(path, sizeof path, "%s/predictions-%s.json", dir, names[i])
+                    : snprintf(path, sizeof path, "%s/eval.json", dir);
+    if (len < 0 || (size_t)len >= sizeof path) {
+      snprintf(err, errlen, "%.200s...: output path too long", path);
+      return -1;
+    }
+    if (sdq_check_output_file(path, "--out", err, errlen))
+      return -1;
+  }
+  return 0;
+}
+
 int sdq_cmd_eval(int argc, char **argv) {
   const char *model_path = NULL, *lora = NULL, *data_path = NULL, *ids = NULL, *out = NULL;
   const char *tokdir = NULL;
@@ -187,7 +208,13 @@ int sdq_cmd_eval(int argc, char **argv) {
       (lora && sdq_lora_load(m, lora, err, sizeof err)))
     goto fail;
   sdq_eval_options opt = {max_len ? (int)max_len : m->cfg.n_ctx, (int)max_new, progress};
-  if (opt.max_len > m->cfg.n_ctx || opt.max_new >= opt.max_len) {
+  if (opt.max_len > m->cfg.n_ctx) {
+    snprintf(err, sizeof err, "--max-len %d > n_ctx (%d): the model has no position beyond its "
+             "context; give --max-len %d or less", opt.max_len, m->cfg.n_ctx, m->cfg.n_ctx);
+    status = 2;
+    goto fail;
+  }
+  if (opt.max_new >= opt.max_len) {
     snprintf(err, sizeof err, "--max-len %d and --max-new %d leave no room for a prompt: "
              "need max-new < max-len <= n_ctx (%d)", opt.max_len, opt.max_new, m->cfg.n_ctx);
     status = 2;
@@ -210,7 +237,8 @@ int sdq_cmd_eval(int argc, char **argv) {
   }
   if (sdq_check_distinct_configs(cfgs, names, configs, n_configs, err, sizeof err))
     goto fail;
-  if (out && sdq_mkdir_p(out, err, sizeof err))
+  if (out && (check_outputs(out, names, n_configs, err, sizeof err) ||
+              sdq_mkdir_p(out, err, sizeof err)))
     goto fail;
 
   printf("%-24s %8s %8s %9s %9s %6s %8s\n", "config", "EM", "F1", "avg bits", "weighted",

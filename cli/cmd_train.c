@@ -502,75 +502,6 @@ static int init_lora(sdq_gpt2 *m, const sdq_schedule *s, const train_args *a, ch
 
 /* ------------------------------------------------------------ output paths */
 
-static const char *file_kind(mode_t mode) {
-  return S_ISREG(mode)    ? "a regular file"
-         : S_ISDIR(mode)  ? "a directory"
-         : S_ISCHR(mode)  ? "a character device"
-         : S_ISBLK(mode)  ? "a block device"
-         : S_ISFIFO(mode) ? "a FIFO"
-         : S_ISSOCK(mode) ? "a socket"
-                          : "an unknown kind of file";
-}
-
-/* Output file path: it must not exist, or be a regular file (after symbolic
- * links; a link to nowhere too, for the JSON writer refuses it). */
-static int check_output_file(const char *path, char *err, size_t errlen) {
-  struct stat sb;
-  if (stat(path, &sb) != 0) {
-    if (errno == ENOENT && lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
-      snprintf(err, errlen, "%s: is a symbolic link to a file that does not exist; create the "
-                            "target or remove the link", path);
-      return -1;
-    }
-    if (errno == ENOENT)
-      return 0;
-    snprintf(err, errlen, "%s: cannot inspect it: %s", path, strerror(errno));
-    return -1;
-  }
-  if (!S_ISREG(sb.st_mode)) {
-    snprintf(err, errlen, "%s: exists and is not a regular file (it is %s), so it is not "
-                          "replaced; remove it or choose another --out", path, file_kind(sb.st_mode));
-    return -1;
-  }
-  return 0;
-}
-
-/* Output folder path: it must not exist (its nearest existing ancestor then
- * has to be a writable folder), or be a folder sdq can write in. */
-static int check_output_folder(const char *path, char *err, size_t errlen) {
-  struct stat sb;
-  char probe[4096];
-  snprintf(probe, sizeof probe, "%s", path);
-  while (stat(probe, &sb) != 0) {
-    if (errno != ENOENT) {
-      snprintf(err, errlen, "%s: cannot inspect it: %s%s", probe, strerror(errno),
-               errno == ENOTDIR ? " (a parent of it is a file)" : "");
-      return -1;
-    }
-    char *slash = strrchr(probe, '/');
-    while (slash && slash > probe && slash[1] == '\0') { /* trailing slashes */
-      *slash = '\0';
-      slash = strrchr(probe, '/');
-    }
-    if (!slash)
-      snprintf(probe, sizeof probe, ".");
-    else if (slash == probe)
-      probe[1] = '\0';
-    else
-      *slash = '\0';
-  }
-  if (!S_ISDIR(sb.st_mode)) {
-    snprintf(err, errlen, "%s: exists and is not a directory (it is %s); remove it or choose "
-                          "another --out", probe, file_kind(sb.st_mode));
-    return -1;
-  }
-  if (access(probe, W_OK | X_OK) != 0) {
-    snprintf(err, errlen, "%s: cannot write in this directory: %s", probe, strerror(errno));
-    return -1;
-  }
-  return 0;
-}
-
 static int join(char *buf, size_t len, const char *a, const char *b, char *err,
                 size_t errlen) {
   int n = snprintf(buf, len, "%s/%s", a, b);
@@ -587,25 +518,25 @@ static int join(char *buf, size_t len, const char *a, const char *b, char *err,
 static int check_outputs(const train_args *a, const int *sets, int n_sets, char *err,
                          size_t errlen) {
   char path[4400], sub[4400];
-  if (check_output_folder(a->out, err, errlen) ||
+  if (sdq_check_output_folder(a->out, "--out", err, errlen) ||
       join(path, sizeof path, a->out, "train.json", err, errlen) ||
-      check_output_file(path, err, errlen) ||
+      sdq_check_output_file(path, "--out", err, errlen) ||
       join(path, sizeof path, a->out, "checkpoint.safetensors", err, errlen) ||
-      check_output_file(path, err, errlen))
+      sdq_check_output_file(path, "--out", err, errlen))
     return -1;
   if (a->opt.train_base) {
     static const char *const files[] = {"config.json", "model.safetensors"};
     if (join(path, sizeof path, a->out, "base", err, errlen) ||
-        check_output_folder(path, err, errlen))
+        sdq_check_output_folder(path, "--out", err, errlen))
       return -1;
     for (int i = 0; i < 2; i++)
       if (join(sub, sizeof sub, path, files[i], err, errlen) ||
-          check_output_file(sub, err, errlen))
+          sdq_check_output_file(sub, "--out", err, errlen))
         return -1;
     return 0;
   }
   if (join(path, sizeof path, a->out, "lora", err, errlen) ||
-      check_output_folder(path, err, errlen))
+      sdq_check_output_folder(path, "--out", err, errlen))
     return -1;
   for (int s = 0; s < n_sets; s++) {
     static const char *const files[] = {"adapter_config.json", "adapter_model.safetensors"};
@@ -615,11 +546,11 @@ static int check_outputs(const train_args *a, const int *sets, int n_sets, char 
     else
       snprintf(name, sizeof name, "bits%d", sets[s]);
     if (join(folder, sizeof folder, path, name, err, errlen) ||
-        check_output_folder(folder, err, errlen))
+        sdq_check_output_folder(folder, "--out", err, errlen))
       return -1;
     for (int i = 0; i < 2; i++)
       if (join(sub, sizeof sub, folder, files[i], err, errlen) ||
-          check_output_file(sub, err, errlen))
+          sdq_check_output_file(sub, "--out", err, errlen))
         return -1;
   }
   return 0;

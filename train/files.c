@@ -53,7 +53,8 @@ static int named_descriptor(const char *path) {
 }
 
 static const char *kind_of(mode_t mode) {
-  return S_ISDIR(mode)    ? "a directory"
+  return S_ISREG(mode)    ? "a regular file"
+         : S_ISDIR(mode)  ? "a directory"
          : S_ISBLK(mode)  ? "a block device"
          : S_ISSOCK(mode) ? "a socket"
          : S_ISCHR(mode)  ? "a character device"
@@ -315,5 +316,67 @@ int sdq_mkdir_p(const char *path, char *err, size_t errlen) {
       break;
   }
   free(p);
+  return 0;
+}
+
+int sdq_check_output_file(const char *path, const char *option, char *err, size_t errlen) {
+  struct stat sb;
+  if (stat(path, &sb) != 0) {
+    if (errno == ENOENT && lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+      snprintf(err, errlen, "%s: is a symbolic link to a file that does not exist; create the "
+                            "target or remove the link", path);
+      return -1;
+    }
+    if (errno == ENOENT)
+      return 0;
+    snprintf(err, errlen, "%s: cannot inspect it: %s%s", path, strerror(errno),
+             errno == ENOTDIR ? " (a parent of it is not a directory)" : "");
+    return -1;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    snprintf(err, errlen, "%s: exists and is not a regular file (it is %s), so it is not "
+                          "replaced; remove it or choose another %s", path, kind_of(sb.st_mode),
+             option);
+    return -1;
+  }
+  return 0;
+}
+
+int sdq_check_output_folder(const char *path, const char *option, char *err, size_t errlen) {
+  struct stat sb;
+  char probe[4096];
+  if (snprintf(probe, sizeof probe, "%s", path) >= (int)sizeof probe) {
+    snprintf(err, errlen, "%.200s...: path too long (at most %zu bytes)", path, sizeof probe - 1);
+    return -1;
+  }
+
+  /* Walk up to the nearest existing ancestor. */
+  while (stat(probe, &sb) != 0) {
+    if (errno != ENOENT) {
+      snprintf(err, errlen, "%s: cannot inspect it: %s%s", probe, strerror(errno),
+               errno == ENOTDIR ? " (a parent of it is not a directory)" : "");
+      return -1;
+    }
+    char *slash = strrchr(probe, '/');
+    while (slash && slash > probe && slash[1] == '\0') { /* trailing slashes */
+      *slash = '\0';
+      slash = strrchr(probe, '/');
+    }
+    if (!slash)
+      snprintf(probe, sizeof probe, ".");
+    else if (slash == probe)
+      probe[1] = '\0';
+    else
+      *slash = '\0';
+  }
+  if (!S_ISDIR(sb.st_mode)) {
+    snprintf(err, errlen, "%s: exists and is not a directory (it is %s); remove it or choose "
+                          "another %s", probe, kind_of(sb.st_mode), option);
+    return -1;
+  }
+  if (access(probe, W_OK | X_OK) != 0) {
+    snprintf(err, errlen, "%s: cannot write in this directory: %s", probe, strerror(errno));
+    return -1;
+  }
   return 0;
 }

@@ -43,6 +43,19 @@ int sdq_json_write_file(const char *path, const json_t *value, char *err,
 int sdq_remove_stale_temps(const char *target, char *removed, size_t removedlen,
                            unsigned long long *bytes, char *err, size_t errlen);
 
+/* Output pre-checks, run before the work that ends in writing, so a bad
+ * path fails at once instead of after the work. option names the option
+ * that chose the path (e.g. "--out"); messages say to change it.
+ *
+ * sdq_check_output_file: path must not exist, or be a regular file after
+ * symbolic links (the writers replace it). A directory, device, FIFO or
+ * socket, and a symbolic link to nowhere, are refused.
+ * sdq_check_output_folder: path must be a folder sdq can write in, or not
+ * exist while its nearest existing ancestor is such a folder.
+ * Both return 0, or -1 with a message naming the path. */
+int sdq_check_output_file(const char *path, const char *option, char *err, size_t errlen);
+int sdq_check_output_folder(const char *path, const char *option, char *err, size_t errlen);
+
 /* Creates folder path and its missing parents (mode 0777 minus umask).
  * Succeeds when it already exists. Returns 0 or -1 with a message. */
 int sdq_mkdir_p(const char *path, char *err, size_t errlen);

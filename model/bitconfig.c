@@ -102,6 +102,85 @@ static int parse_int(const char *tok, int *out) {
   return 0;
 }
 
+/* The one block a pattern can match when its text before the first '*' is
+ * "h.N." (N written as sdq names blocks, without leading zeros), else -1.
+ * Rules expanded from {first}, {back} and the like all have this form, so
+ * they are applied in constant time instead of scanning every block. */
+static long literal_block(const char *pat) {
+  if (strncmp(pat, "h.", 2) != 0 || !isdigit((unsigned char)pat[2]))
+    return -1;
+  const char *d = pat + 2;
+  long l = 0;
+  while (isdigit((unsigned char)*d)) {
+    if (l > 100000000)
+      return -1;
+    l = l * 10 + (*d++ - '0');
+  }
+  if (*d != '.' || (pat[2] == '0' && d - pat > 3))
+    return -1;
+  return l;
+}
+
+/* A set of pattern strings (open addressing, FNV-1a) that remembers the line
+ * of each, so duplicate rules are found in time linear in the file. */
+typedef struct pattern_set {
+  char **pat;
+  int *line;
+  size_t cap, n;
+} pattern_set;
+
+static size_t fnv1a(const char *s) {
+  size_t h = (size_t)1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * (size_t)1099511628211ULL;
+  return h;
+}
+
+/* Returns the line of an earlier equal pattern, 0 after adding pat, or -1
+ * when out of memory. */
+static int pattern_set_add(pattern_set *set, const char *pat, int line) {
+  if (2 * (set->n + 1) > set->cap) {
+    size_t cap = set->cap ? 2 * set->cap : 64;
+    char **np = calloc(cap, sizeof *np);
+    int *nl = calloc(cap, sizeof *nl);
+    if (!np || !nl) {
+      free(np);
+      free(nl);
+      return -1;
+    }
+    for (size_t i = 0; i < set->cap; i++) {
+      if (!set->pat[i])
+        continue;
+      size_t j = fnv1a(set->pat[i]) & (cap - 1);
+      while (np[j])
+        j = (j + 1) & (cap - 1);
+      np[j] = set->pat[i];
+      nl[j] = set->line[i];
+    }
+    free(set->pat);
+    free(set->line);
+    set->pat = np;
+    set->line = nl;
+    set->cap = cap;
+  }
+  size_t j = fnv1a(pat) & (set->cap - 1);
+  for (; set->pat[j]; j = (j + 1) & (set->cap - 1))
+    if (strcmp(set->pat[j], pat) == 0)
+      return set->line[j];
+  if (!(set->pat[j] = strdup(pat)))
+    return -1;
+  set->line[j] = line;
+  set->n++;
+  return 0;
+}
+
+static void pattern_set_free(pattern_set *set) {
+  for (size_t i = 0; i < set->cap; i++)
+    free(set->pat[i]);
+  free(set->pat);
+  free(set->line);
+}
+
 #define MAX_TOKENS 4
 
 int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
@@ -109,9 +188,7 @@ int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
                         size_t errlen) {
   if (sdq_bitconfig_init_uniform(cfg, n_layer, 32, 0, err, errlen) != 0)
     return -1;
-  char **seen = NULL; /* normalized patterns, for duplicate detection */
-  int *seen_line = NULL;
-  size_t n_seen = 0;
+  pattern_set seen = {0}; /* patterns without "transformer.", to find duplicates */
   int rc = -1;
 
   const char *p = text;
@@ -164,27 +241,22 @@ int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
     }
 
     const char *pat = strip_prefix(tok[0]);
-    for (size_t i = 0; i < n_seen; i++) {
-      if (strcmp(seen[i], pat) == 0) {
-        sdq_set_err(err, errlen, "%s:%d: duplicate rule for '%s' (first at line %d)", source,
-                    line_no, tok[0], seen_line[i]);
-        goto out;
-      }
-    }
-    char **grown = realloc(seen, (n_seen + 1) * sizeof *seen);
-    int *grown_line = grown ? realloc(seen_line, (n_seen + 1) * sizeof *seen_line) : NULL;
-    if (grown)
-      seen = grown;
-    if (grown_line)
-      seen_line = grown_line;
-    if (!grown || !grown_line || !(seen[n_seen] = strdup(pat))) {
+    int first = pattern_set_add(&seen, pat, line_no);
+    if (first < 0) {
       sdq_set_err(err, errlen, "%s:%d: out of memory", source, line_no);
       goto out;
     }
-    seen_line[n_seen++] = line_no;
+    if (first > 0) {
+      sdq_set_err(err, errlen, "%s:%d: duplicate rule for '%s' (first at line %d)", source,
+                  line_no, tok[0], first);
+      goto out;
+    }
 
     int matched = 0;
-    for (int l = 0; l < n_layer; l++) {
+    long only = literal_block(pat);
+    int l0 = only < 0 ? 0 : only < n_layer ? (int)only : n_layer;
+    int l1 = only < 0 ? n_layer : l0 + (l0 < n_layer);
+    for (int l = l0; l < l1; l++) {
       for (int k = 0; k < SDQ_LIN_COUNT; k++) {
         char name[64];
         snprintf(name, sizeof name, "h.%d.%s", l, sdq_linear_name((sdq_linear)k));
@@ -206,10 +278,7 @@ int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
   rc = 0;
 
 out:
-  for (size_t i = 0; i < n_seen; i++)
-    free(seen[i]);
-  free(seen);
-  free(seen_line);
+  pattern_set_free(&seen);
   if (rc != 0)
     sdq_bitconfig_free(cfg);
   return rc;

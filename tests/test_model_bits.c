@@ -84,6 +84,54 @@ START_TEST(bitconfig_load_file) {
 }
 END_TEST
 
+/* A block number in a pattern selects that block only: "h.01" is not how
+ * sdq names block 1, and "h.1*" still reaches blocks 1, 10 and 11. */
+START_TEST(bitconfig_block_numbers) {
+  char err[512];
+  sdq_bitconfig c;
+  ck_assert_msg(sdq_bitconfig_parse(&c, "* 4\nh.1*.mlp.c_fc 8\nh.11.attn.c_proj 2\n", "b.cfg", 12,
+                                    err, sizeof err) == 0, "%s", err);
+  for (int l = 0; l < 12; l++) {
+    ck_assert_int_eq(at(&c, l, SDQ_LIN_MLP_FC).w_bits, l == 1 || l >= 10 ? 8 : 4);
+    ck_assert_int_eq(at(&c, l, SDQ_LIN_ATTN_PROJ).w_bits, l == 11 ? 2 : 4);
+  }
+  sdq_bitconfig_free(&c);
+  ck_assert(sdq_bitconfig_parse(&c, "h.01.* 4\n", "b.cfg", 12, err, sizeof err) == -1);
+  ck_assert_msg(strstr(err, "matches no linear layer"), "%s", err);
+  ck_assert(sdq_bitconfig_parse(&c, "h.12.* 4\n", "b.cfg", 12, err, sizeof err) == -1);
+  ck_assert_msg(strstr(err, "12-layer"), "%s", err);
+  ck_assert(sdq_bitconfig_parse(&c, "h.99999999999.* 4\n", "b.cfg", 12, err, sizeof err) == -1);
+}
+END_TEST
+
+/* One rule per block of a 50,000-block model, as {back} or {middle} expand
+ * to: parsing takes time linear in the rules (well under a second), where
+ * matching every rule against every layer took minutes. The case timeout
+ * makes a quadratic parser fail. */
+START_TEST(bitconfig_deep_model_is_linear) {
+  enum { L = 50000 };
+  char err[512];
+  size_t cap = (size_t)L * 24 + 64, len = 0;
+  char *text = malloc(cap);
+  ck_assert_ptr_nonnull(text);
+  len += (size_t)snprintf(text + len, cap - len, "* 8\n");
+  for (int l = 0; l < L; l++)
+    len += (size_t)snprintf(text + len, cap - len, "h.%d.mlp.c_fc %d\n", l, 2 + l % 7);
+  sdq_bitconfig c;
+  ck_assert_msg(sdq_bitconfig_parse(&c, text, "deep.cfg", L, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(at(&c, 0, SDQ_LIN_MLP_FC).w_bits, 2);
+  ck_assert_int_eq(at(&c, L - 1, SDQ_LIN_MLP_FC).w_bits, 2 + (L - 1) % 7);
+  ck_assert_int_eq(at(&c, L - 1, SDQ_LIN_MLP_PROJ).w_bits, 8);
+  sdq_bitconfig_free(&c);
+
+  /* Duplicates are still found, with the first line. */
+  snprintf(text + len, cap - len, "transformer.h.123.mlp.c_fc 4\n");
+  ck_assert(sdq_bitconfig_parse(&c, text, "deep.cfg", L, err, sizeof err) == -1);
+  ck_assert_msg(strstr(err, "deep.cfg:50002:") && strstr(err, "first at line 125"), "%s", err);
+  free(text);
+}
+END_TEST
+
 START_TEST(average_bits_plain_and_weighted) {
   char err[256];
   sdq_bitconfig c;
@@ -228,11 +276,16 @@ int main(void) {
   tcase_add_test(tc, bitconfig_rules_and_precedence);
   tcase_add_test(tc, bitconfig_errors_name_line);
   tcase_add_test(tc, bitconfig_load_file);
+  tcase_add_test(tc, bitconfig_block_numbers);
   tcase_add_test(tc, average_bits_plain_and_weighted);
   tcase_add_test(tc, quantized_forward_equals_fake_quant);
   tcase_add_test(tc, int8_activation_forward_equals_fake_quant);
   tcase_add_test(tc, set_bits_needs_lora_set);
   suite_add_tcase(s, tc);
+  TCase *deep = tcase_create("deep");
+  tcase_set_timeout(deep, 10); /* seconds; about 0.05 s when linear */
+  tcase_add_test(deep, bitconfig_deep_model_is_linear);
+  suite_add_tcase(s, deep);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

@@ -2,8 +2,11 @@
  * static_8bit and random_switch targets of a trained LoRA bank. */
 #include "config.h"
 
+#include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,9 @@
 #include "cli/suite.h"
 #include "model/tokenizer.h"
 #include "train/squad.h"
+
+/* Upper bound of --eps, --step and --l2-scale, in embedding RMS units. */
+#define MAX_RADIUS 1000.0
 
 static void usage(FILE *out) {
   sdq_attack_grid d = sdq_attack_grid_defaults();
@@ -40,17 +46,22 @@ static void usage(FILE *out) {
           "  --step X             PGD step size, same unit (default %.2f)\n"
           "  --l2-scale X         L2 radius = X * eps * RMS * sqrt(n_embd) over the whole\n"
           "                       context perturbation (default %.1f)\n"
+          "                       (eps, step and l2-scale are numbers in 0..%g: a radius\n"
+          "                       of %g embedding RMS already drowns the token, and larger\n"
+          "                       ones overflow float)\n"
           "  --steps N            PGD steps (default %d)\n"
           "  --no-random-start    start PGD at the clean embeddings\n"
           "  --flips K            HotFlip: at most K replaced context tokens (default %d)\n"
           "  --eot-samples S      eot_pgd_linf: gradients averaged per step (default %d)\n"
           "  --transfer           also the transfer matrix over the switch bits\n"
           "  --max-new N          generated answer tokens at most (default %d)\n"
-          "  --seed N             seed of windows, random starts and precision draws (default %llu)\n"
+          "  --seed N             seed of windows, random starts and precision draws,\n"
+          "                       0..2^63-1 (default %llu)\n"
           "  --json FILE          write the results as JSON (default and \"-\": stdout)\n"
           "  --csv FILE           also write them as CSV (\"-\": stdout)\n"
           "  --quiet              no progress lines on stderr\n",
-          d.attacks, d.targets, d.eps_rms, d.step_rms, d.l2_scale, d.steps, d.max_flips,
+          d.attacks, d.targets, d.eps_rms, d.step_rms, d.l2_scale, MAX_RADIUS, MAX_RADIUS,
+          d.steps, d.max_flips,
           d.eot_samples, d.max_new, d.seed);
 }
 
@@ -69,25 +80,32 @@ static int parse_bits_list(const char *s, int *bits, int max) {
   return *s ? -1 : n;
 }
 
-static int parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
+static int parse_int(const char *opt, const char *s, long long lo, long long hi,
+                     long long *out) {
   char *end;
-  long v = strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
-    fprintf(stderr, "sdq attack: invalid %s '%s' (expected an integer in %ld..%ld)\n", opt, s, lo, hi);
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || errno == ERANGE || v < lo || v > hi) {
+    fprintf(stderr, "sdq attack: invalid %s '%s' (expected an integer in %lld..%lld)\n", opt, s,
+            lo, hi);
     return -1;
   }
   *out = v;
   return 0;
 }
 
+/* A radius-like option: a number in 0..MAX_RADIUS that a float holds (a
+ * nonzero value that would round to 0 is refused, not zeroed). */
 static int parse_float(const char *opt, const char *s, float *out) {
   char *end;
-  float v = strtof(s, &end);
-  if (*s == '\0' || *end != '\0' || !(v >= 0.0f) || !isfinite(v)) {
-    fprintf(stderr, "sdq attack: invalid %s '%s' (expected a finite number >= 0)\n", opt, s);
+  double v = strtod(s, &end);
+  if (*s == '\0' || *end != '\0' || !(v >= 0.0 && v <= MAX_RADIUS) ||
+      (v > 0.0 && v < FLT_MIN)) {
+    fprintf(stderr, "sdq attack: invalid %s '%s' (expected a number in 0..%g, and 0 or at "
+                    "least %g so that a float holds it)\n", opt, s, MAX_RADIUS, (double)FLT_MIN);
     return -1;
   }
-  *out = v;
+  *out = (float)v;
   return 0;
 }
 
@@ -113,7 +131,7 @@ int sdq_cmd_attack(int argc, char **argv) {
   sdq_attack_grid g = sdq_attack_grid_defaults();
   const char *model_dir = NULL, *lora_dir = NULL, *squad_path = NULL, *tok_dir = NULL;
   const char *json_path = NULL, *csv_path = NULL;
-  long n_questions = 20, skip = 0, v;
+  long long n_questions = 20, skip = 0, v;
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -143,7 +161,7 @@ int sdq_cmd_attack(int argc, char **argv) {
     case O_EOT: if (parse_int("--eot-samples", optarg, 1, 1000, &v)) return 2; g.eot_samples = (int)v; break;
     case O_TRANSFER: g.transfer = 1; break;
     case O_MAXNEW: if (parse_int("--max-new", optarg, 1, 1000, &v)) return 2; g.max_new = (int)v; break;
-    case O_SEED: if (parse_int("--seed", optarg, 0, 2147483647L, &v)) return 2; g.seed = (unsigned long long)v; break;
+    case O_SEED: if (parse_int("--seed", optarg, 0, INT64_MAX, &v)) return 2; g.seed = (unsigned long long)v; break;
     case O_JSON: json_path = optarg; break;
     case O_CSV: csv_path = optarg; break;
     case O_QUIET: g.progress = 0; break;
@@ -176,13 +194,19 @@ int sdq_cmd_attack(int argc, char **argv) {
     fprintf(stderr, "sdq attack: %s\n", err);
     goto done;
   }
+  if (g.max_new >= m->cfg.n_ctx) {
+    fprintf(stderr, "sdq attack: --max-new %d leaves no room for a prompt: need max-new < "
+            "n_ctx (%d)\n", g.max_new, m->cfg.n_ctx);
+    rc = 2;
+    goto done;
+  }
   if (sdq_attack_grid_check_bank(&g, m, lora_dir, err, sizeof err)) {
     fprintf(stderr, "sdq attack: %s\n", err);
     rc = 2;
     goto done;
   }
   if ((size_t)skip >= sq.n_questions) {
-    fprintf(stderr, "sdq attack: --skip %ld leaves no question of the %zu in %s\n", skip,
+    fprintf(stderr, "sdq attack: --skip %lld leaves no question of the %zu in %s\n", skip,
             sq.n_questions, squad_path);
     rc = 2;
     goto done;
@@ -204,6 +228,17 @@ int sdq_cmd_attack(int argc, char **argv) {
                   "transfer", transfer);
   if (sdq_attack_grid_run(m, tok, &sq, qs, n_q, &g, rows, transfer, err, sizeof err)) {
     fprintf(stderr, "sdq attack: %s\n", err);
+    goto done;
+  }
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    json_t *row = json_array_get(rows, i);
+    if (json_integer_value(json_object_get(row, "questions")) > 0)
+      continue;
+    fprintf(stderr, "sdq attack: %s against %s: every one of the %zu questions was skipped, "
+            "so nothing was attacked: no prompt (question, cues, a context window holding the "
+            "answer) fits n_ctx (%d) minus --max-new %d tokens; lower --max-new\n",
+            json_string_value(json_object_get(row, "attack")),
+            json_string_value(json_object_get(row, "target")), n_q, m->cfg.n_ctx, g.max_new);
     goto done;
   }
 

@@ -18,8 +18,9 @@ static void usage(FILE *out) {
           "Encodes standard input (any bytes) with GPT-2's byte-level BPE and prints the\n"
           "token ids on one line, separated by spaces. Invalid UTF-8 bytes become their\n"
           "single-byte tokens, so --decode gives back the exact input.\n\n"
-          "  --decode         read decimal token ids separated by white space and write\n"
-          "                   the bytes they stand for, with nothing added\n"
+          "  --decode         read decimal token ids (0..50256 for GPT-2) separated by\n"
+          "                   white space and write the bytes they stand for, with\n"
+          "                   nothing added\n"
           "  --allow-special  encode each \"<|endoftext|>\" in the text as the end-of-text\n"
           "                   token (50256); by default it is ordinary text, as in GPT-2's\n"
           "                   reference encoder\n"
@@ -55,9 +56,10 @@ static char *read_stream(FILE *f, size_t *len) {
   return buf;
 }
 
-/* Parses white-space-separated decimal ids. Returns the count and sets *ids,
- * or returns -1 after printing which input token is not an id. */
-static long parse_ids(const char *text, int32_t **ids) {
+/* Parses white-space-separated decimal ids, each in 0..n_vocab-1. Returns
+ * the count and sets *ids, or returns -1 after printing which input item
+ * (counted from 1) is not an id or is out of range. */
+static long parse_ids(const char *text, int n_vocab, int32_t **ids) {
   size_t n = 0, cap = 1024;
   int32_t *v = malloc(cap * sizeof *v);
   if (!v) {
@@ -73,18 +75,24 @@ static long parse_ids(const char *text, int32_t **ids) {
     const char *start = p;
     while (*p && !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\v' || *p == '\f'))
       p++;
+    int shown = (int)(p - start > 40 ? 40 : p - start);
     char *end;
     errno = 0;
-    long id = strtol(start, &end, 10);
-    if (end != p || errno == ERANGE || id < INT32_MIN || id > INT32_MAX) {
-      fprintf(stderr, "sdq tokenize: input item %zu \"%.*s\" is not a token id (expected a decimal "
-                      "integer)\n",
-              n, (int)(p - start > 40 ? 40 : p - start), start);
+    long long id = strtoll(start, &end, 10);
+    if (end != p) {
+      fprintf(stderr, "sdq tokenize: input item %zu \"%.*s\" is not a token id (expected a "
+                      "decimal integer)\n", n + 1, shown, start);
+      free(v);
+      return -1;
+    }
+    if (errno == ERANGE || id < 0 || id >= n_vocab) {
+      fprintf(stderr, "sdq tokenize: input item %zu \"%.*s\" is out of range (0..%d)\n", n + 1,
+              shown, start, n_vocab - 1);
       free(v);
       return -1;
     }
     if (n == cap) {
-      int32_t *bigger = v ? realloc(v, 2 * cap * sizeof *v) : NULL;
+      int32_t *bigger = realloc(v, 2 * cap * sizeof *v);
       if (!bigger) {
         fprintf(stderr, "sdq tokenize: out of memory reading %zu ids\n", n);
         free(v);
@@ -151,7 +159,7 @@ int sdq_cmd_tokenize(int argc, char **argv) {
             "expects decimal token ids separated by white space\n",
             (size_t)(nul - input));
   } else if (decode) {
-    long n = parse_ids(input, &ids);
+    long n = parse_ids(input, sdq_tokenizer_vocab_size(tok), &ids);
     char *bytes;
     size_t n_bytes;
     if (n >= 0) {

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "model/gpt2.h"
 #include "model/tokenizer.h"
+#include "train/setup.h"
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -23,13 +24,18 @@ static void usage(FILE *out) {
           "  --model PATH       Hugging Face GPT-2 folder (model.safetensors + config.json)\n"
           "                     or a .safetensors file\n"
           "  --prompt TEXT      prompt text (encoded with the GPT-2 tokenizer)\n"
-          "  --prompt-ids IDS   prompt as decimal token ids separated by spaces\n"
+          "  --prompt-ids IDS   prompt as decimal token ids (0..50256 for GPT-2) separated\n"
+          "                     by spaces or commas\n"
           "  --ids              print the generated token ids instead of the text\n"
           "  --max-new N        maximum tokens to generate (default 64)\n"
           "  --no-newline-stop  do not stop at newline tokens\n"
-          "  --bits FILE        bit configuration (lines 'PATTERN W_BITS [A_BITS]')\n"
+          "  --config C         bit configuration, as in sdq eval: bits (2..8, 16, 32,\n"
+          "                     fp32), a file ('PATTERN W_BITS [A_BITS]' lines, see\n"
+          "                     docs/CONFIGS.md) or a shipped name such as all-4\n"
+          "                     (default: fp32)\n"
           "  --wbits B          every linear layer at B weight bits (2..8, 16, 32)\n"
-          "  --abits B          with --wbits: activation bits (2..8; default fp32)\n"
+          "  --abits B          with --wbits: activation bits (2..8; 16 and 32, the\n"
+          "                     default, leave activations in fp32)\n"
           "  --lora DIR         LoRA adapter sets saved by sdq (bits4/, fp32/, ...)\n"
           "  --vocab DIR        tokenizer files; default $SDQ_VOCAB, else\n"
           "                     %s\n",
@@ -48,7 +54,19 @@ static int parse_int_arg(const char *opt, const char *s, int *out) {
   return 0;
 }
 
-static int parse_id_list(const char *s, int32_t **ids, size_t *n) {
+/* Bits of --wbits / --abits: 2..8, 16 or 32. */
+static int parse_bits_arg(const char *opt, const char *s, int *out) {
+  if (parse_int_arg(opt, s, out) != 0)
+    return -1;
+  if ((*out >= 2 && *out <= 8) || *out == 16 || *out == 32)
+    return 0;
+  fprintf(stderr, "sdq generate: %s must be 2..8, 16 or 32 (got %d)\n", opt, *out);
+  return -1;
+}
+
+/* Parses --prompt-ids: decimal ids in 0..n_vocab-1 separated by white space
+ * or commas. Items are counted from 1 in messages. */
+static int parse_id_list(const char *s, int n_vocab, int32_t **ids, size_t *n) {
   size_t cap = 16;
   *n = 0;
   *ids = malloc(cap * sizeof **ids);
@@ -60,8 +78,15 @@ static int parse_id_list(const char *s, int32_t **ids, size_t *n) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || v < 0 || v > INT32_MAX) {
-      fprintf(stderr, "sdq generate: --prompt-ids item %zu is not a token id\n", *n + 1);
+    if (end == s || !(*end == '\0' || *end == ' ' || *end == '\t' || *end == '\n' ||
+                      *end == ',')) {
+      fprintf(stderr, "sdq generate: --prompt-ids item %zu is not a token id (expected a "
+                      "decimal integer)\n", *n + 1);
+      return -1;
+    }
+    if (errno == ERANGE || v < 0 || v >= n_vocab) {
+      fprintf(stderr, "sdq generate: --prompt-ids item %zu \"%.*s\" is out of range (0..%d)\n",
+              *n + 1, (int)(end - s > 40 ? 40 : end - s), s, n_vocab - 1);
       return -1;
     }
     s = end;
@@ -102,9 +127,9 @@ static char *read_stdin(size_t *len) {
 }
 
 int sdq_cmd_generate(int argc, char **argv) {
-  const char *model_path = NULL, *prompt = NULL, *prompt_ids = NULL, *bits_path = NULL;
+  const char *model_path = NULL, *prompt = NULL, *prompt_ids = NULL, *config = NULL;
   const char *lora_dir = NULL, *vocab = NULL;
-  int print_ids = 0, max_new = 64, newline_stop = 1, wbits = 0, abits = 0;
+  int print_ids = 0, max_new = 64, newline_stop = 1, wbits = 0, abits = 0; /* 0: not given */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int has_value = i + 1 < argc;
@@ -121,8 +146,13 @@ int sdq_cmd_generate(int argc, char **argv) {
       prompt = argv[++i];
     } else if (has_value && !strcmp(a, "--prompt-ids")) {
       prompt_ids = argv[++i];
-    } else if (has_value && !strcmp(a, "--bits")) {
-      bits_path = argv[++i];
+    } else if (has_value && !strcmp(a, "--config")) {
+      config = argv[++i];
+    } else if (!strcmp(a, "--bits")) {
+      fprintf(stderr, "sdq generate: --bits is not an option of generate (sdq eval's --bits "
+                      "is a list of widths); give the configuration with --config C: bits, "
+                      "a file or a shipped name\n");
+      return 2;
     } else if (has_value && !strcmp(a, "--lora")) {
       lora_dir = argv[++i];
     } else if (has_value && !strcmp(a, "--vocab")) {
@@ -131,10 +161,10 @@ int sdq_cmd_generate(int argc, char **argv) {
       if (parse_int_arg(a, argv[++i], &max_new) != 0)
         return 2;
     } else if (has_value && !strcmp(a, "--wbits")) {
-      if (parse_int_arg(a, argv[++i], &wbits) != 0)
+      if (parse_bits_arg(a, argv[++i], &wbits) != 0)
         return 2;
     } else if (has_value && !strcmp(a, "--abits")) {
-      if (parse_int_arg(a, argv[++i], &abits) != 0)
+      if (parse_bits_arg(a, argv[++i], &abits) != 0)
         return 2;
     } else {
       fprintf(stderr, "sdq generate: unknown option or missing value: '%s'\n", a);
@@ -142,12 +172,15 @@ int sdq_cmd_generate(int argc, char **argv) {
       return 2;
     }
   }
-  if (!model_path || (prompt && prompt_ids) || (bits_path && wbits) || max_new < 0) {
+  if (!model_path || (prompt && prompt_ids) || (config && wbits) || (abits && !wbits) ||
+      max_new < 0) {
     fprintf(stderr, "sdq generate: %s\n",
             !model_path ? "--model is required"
             : max_new < 0 ? "--max-new must be >= 0"
             : (prompt && prompt_ids) ? "give --prompt or --prompt-ids, not both"
-                                     : "give --bits or --wbits, not both");
+            : (config && wbits) ? "give --config or --wbits, not both"
+                                : "--abits needs --wbits (a configuration file sets "
+                                  "activation bits per layer with A_BITS)");
     return 2;
   }
 
@@ -177,9 +210,11 @@ int sdq_cmd_generate(int argc, char **argv) {
     fprintf(stderr, "sdq generate: %s\n", err);
     goto done;
   }
-  if (bits_path) {
+  if (config) {
     sdq_bitconfig cfg;
-    if (sdq_bitconfig_load(&cfg, bits_path, m->cfg.n_layer, err, sizeof err) != 0) {
+    char name[256];
+    if (sdq_resolve_config(config, m->cfg.n_layer, &cfg, name, sizeof name, err,
+                           sizeof err) != 0) {
       fprintf(stderr, "sdq generate: %s\n", err);
       goto done;
     }
@@ -196,7 +231,7 @@ int sdq_cmd_generate(int argc, char **argv) {
 
   /* 3. Prompt ids. */
   if (prompt_ids) {
-    if (parse_id_list(prompt_ids, &ids, &n_ids) != 0)
+    if (parse_id_list(prompt_ids, m->cfg.vocab_size, &ids, &n_ids) != 0)
       goto done;
   } else {
     size_t len;

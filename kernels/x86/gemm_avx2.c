@@ -30,9 +30,9 @@ static void sgemm_avx2_6x16(int kc, const float *a, const float *b, float *c,
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
 
-  /* The C tile is written (and read when beta != 0) only after the k loop:
-   * fetch its lines now (a row may straddle two) so the misses overlap with
-   * the products. */
+  /* The C tile is written (and read when beta != 0) only after the k loop,
+   * so its lines (two per row when a row straddles a line boundary) are
+   * fetched now and the misses overlap with the products. */
   for (int i = 0; i < mr; i++) {
     _mm_prefetch((const char *)(c + (ptrdiff_t)i * ldc), _MM_HINT_T0);
     _mm_prefetch((const char *)(c + (ptrdiff_t)i * ldc + NR - 1), _MM_HINT_T0);
@@ -210,11 +210,11 @@ static void tn_tile_avx2(int K, const float *a, ptrdiff_t lda, int mw,
   }
 }
 
-/* Cache blocks, measured best on a Zen 4 EPYC (32 KB L1d, 1 MB L2 per core,
- * shared L3) on the GPT-2 shapes: kc = 768 covers K = 768 in one pass; the
- * mc x kc packed A block (432 KB) and the kc x NR B panel being used
- * (48 KB) stay in L2; each thread's kc x nc B block (3 MB) sits in L3.
- * NOTE: tuned on one CPU model only. */
+/* Cache blocks, the fastest measured on a Zen 4 EPYC (32 KB L1d, 1 MB L2
+ * per core, shared L3) on the GPT-2 shapes. kc = 768 covers K = 768 in one
+ * pass. The mc x kc packed A block (432 KB) and the kc x NR B panel in use
+ * (48 KB) stay in L2, and each thread's kc x nc B block (3 MB) stays in L3.
+ * NOTE: tuned on this one CPU model only. */
 static const struct sgemm_kernel kernel_avx2 = {
     .mr = MR, .nr = NR, .mc = 144, .kc = 768, .nc = 1024,
     .ukr = sgemm_avx2_6x16, .dot = dot_avx2, .row = row_avx2,

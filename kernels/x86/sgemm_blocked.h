@@ -7,9 +7,9 @@
  * skinny-path tiles.
  *
  * C[M,N] = beta*C + op(A)[M,K] * op(B)[K,N] is cut into one slice per OpenMP
- * thread, along N when N > M, else along M; each thread runs these loops on
- * its slice with its own packing buffers, so the threads never wait for
- * each other:
+ * thread, along N when N > M and along M otherwise. Each thread runs these
+ * loops on its slice with its own packing buffers, so no thread waits for
+ * another before the end of the call:
  *   jc over N in blocks of nc     B block (kc x nc) packed
  *     pc over K in blocks of kc   beta applies at pc == 0
  *       ic over M in blocks of mc A block (mc x kc) packed
@@ -212,9 +212,9 @@ static void sgemm_pack_a(const struct sgemm_operands *op, int mr, int m0,
 }
 
 /* Packs the NR-wide panel starting at column n0 (nr_valid columns), rows
- * [p0, p0+kc) of op(B); columns past N are zero. Used when the columns of
- * op(B) are contiguous in k (sgemm_nt: B is stored [N, K], b_rs == 1): NR
- * rows of B are transposed into the panel. */
+ * [p0, p0+kc) of op(B), with zeros in the columns past N. It serves
+ * sgemm_nt, where B is stored [N, K] (b_rs == 1), so NR rows of B are
+ * transposed into the panel. */
 static void sgemm_pack_b_panel(const struct sgemm_operands *op, int nr, int n0,
                                int nr_valid, int p0, int kc, float *panel) {
   const float *src = op->B + p0 * op->b_rs + n0 * op->b_cs;
@@ -404,11 +404,11 @@ static int sgemm_skinny(const struct sgemm_kernel *kern,
 
 static inline int sgemm_round_up(int x, int to) { return (x + to - 1) / to * to; }
 
-/* One thread's share of the blocked GEMM: the slice of C rows [m0, m1) x
- * columns [n0, n1) (n0 a multiple of NR), over all of K, with the thread's
- * own packing buffers: apack holds an mc x kc block of A, bpack a kc x nc
- * block of B. Each B panel is packed just before its first use, so the
- * micro-kernel finds it in cache. */
+/* Computes one thread's share of the blocked GEMM: the slice of C rows
+ * [m0, m1) x columns [n0, n1) (n0 a multiple of NR), over all of K, with the
+ * thread's own packing buffers (apack for an mc x kc block of A, bpack for a
+ * kc x nc block of B). A transposed B panel (sgemm_nt) is packed just before
+ * its first use, so the micro-kernel finds it in cache. */
 static void sgemm_blocked_slice(const struct sgemm_kernel *kern,
                                 const struct sgemm_operands *op, int m0, int m1,
                                 int n0, int n1, int mc, float *apack,
@@ -474,10 +474,9 @@ static void sgemm_blocked(const struct sgemm_kernel *kern,
 #endif
 
   /* 1. Split C between the threads along its longer side, in whole MR
-   * rows or NR columns, so each thread gets an equal slice and needs no
-   * data from the others: no barriers. Each thread packs the operand that
-   * is not split (all of it, a second time), which costs little next to
-   * the products. */
+   * rows or NR columns, so the slices differ by at most one tile and no
+   * thread needs data packed by another. Every thread packs all of the
+   * operand that is not split, which costs little next to the products. */
   int split_n = N > M;
   int units = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
   if (threads > units)

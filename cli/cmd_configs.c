@@ -20,7 +20,10 @@ static void usage(FILE *out) {
 "layer by its number of weights (the true weight memory). 16- and 32-bit layers\n"
 "count as their written value. The model shape is the embedded default\n"
 "(data/default/config.json) unless --model (an HF checkpoint), --init (a\n"
-"config.json) or --gpt2-124m (12 layers, 768 wide) gives another.\n");
+"config.json) or --gpt2-124m (12 layers, 768 wide) gives another.\n\n"
+"A file that cannot be read or is not a valid configuration for this shape is\n"
+"not listed: its error goes to stderr, the other files are still listed, and\n"
+"the exit status is 1. A folder without .cfg files is an error too.\n");
 }
 
 static int cmp_names(const void *a, const void *b) {
@@ -84,27 +87,45 @@ int sdq_cmd_configs(int argc, char **argv) {
                     "SDQ_CONFIGS_DIR or pass --dir)\n", dir);
     return 1;
   }
-  char *names[256];
-  int n = 0;
+  char **names = NULL;
+  size_t n = 0, cap = 0;
   struct dirent *e;
-  while ((e = readdir(d)) && n < 256) {
+  while ((e = readdir(d))) {
     size_t len = strlen(e->d_name);
-    if (len > 4 && !strcmp(e->d_name + len - 4, ".cfg"))
-      names[n++] = strdup(e->d_name);
+    if (len <= 4 || strcmp(e->d_name + len - 4, ".cfg") != 0)
+      continue;
+    char **grown = n == cap ? realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *names) : names;
+    char *copy = grown ? strdup(e->d_name) : NULL;
+    if (grown)
+      names = grown;
+    if (!copy) {
+      fprintf(stderr, "sdq configs: out of memory listing %s\n", dir);
+      closedir(d);
+      for (size_t i = 0; i < n; i++)
+        free(names[i]);
+      free(names);
+      return 1;
+    }
+    names[n++] = copy;
   }
   closedir(d);
-  qsort(names, (size_t)n, sizeof *names, cmp_names);
+  if (n == 0) {
+    fprintf(stderr, "sdq configs: %s holds no .cfg file\n", dir);
+    return 1;
+  }
+  qsort(names, n, sizeof *names, cmp_names);
 
   printf("# model shape: %s (%d layers, n_embd %d)\n", shape_name, shape.n_layer, shape.n_embd);
   printf("%-20s %9s %9s  %s\n", "name", "avg bits", "weighted", "file");
-  int status = 0;
-  for (int i = 0; i < n; i++) {
+  size_t n_bad = 0;
+  for (size_t i = 0; i < n; i++) {
     snprintf(path, sizeof path, "%s%s%s", dir, dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", names[i]);
     sdq_bitconfig cfg;
     char name[256];
     if (sdq_resolve_config(path, shape.n_layer, &cfg, name, sizeof name, err, sizeof err)) {
+      fflush(stdout); /* keep the rows before the error when both go to one terminal */
       fprintf(stderr, "sdq configs: %s\n", err);
-      status = 1;
+      n_bad++;
     } else {
       double plain = 0, weighted = 0;
       sdq_bitconfig_average_bits(&cfg, shape.n_embd, &plain, &weighted);
@@ -113,5 +134,11 @@ int sdq_cmd_configs(int argc, char **argv) {
     }
     free(names[i]);
   }
-  return status;
+  free(names);
+  if (n_bad > 0) {
+    fprintf(stderr, "sdq configs: %zu of the %zu .cfg files in %s are not listed (errors above)\n",
+            n_bad, n, dir);
+    return 1;
+  }
+  return 0;
 }

@@ -181,7 +181,50 @@ static void pattern_set_free(pattern_set *set) {
   free(set->line);
 }
 
+/* 1 when block l of an n_layer model is in the placeholder set name (e.g.
+ * "middle"), 0 when not, -1 for an unknown set. */
+static int block_in_set(const char *name, int l, int n_layer) {
+  if (!strcmp(name, "first"))
+    return l == 0;
+  if (!strcmp(name, "last"))
+    return l == n_layer - 1;
+  if (!strcmp(name, "front"))
+    return l < n_layer / 2;
+  if (!strcmp(name, "back"))
+    return l >= n_layer / 2;
+  if (!strcmp(name, "middle"))
+    return l > 0 && l < n_layer - 1;
+  return -1;
+}
+
+/* Sets w_bits / a_bits on the linear layers of blocks l0 .. l1-1 whose names
+ * match pat; returns how many matched. */
+static int apply_rule(sdq_bitconfig *cfg, const char *pat, int l0, int l1, int w_bits,
+                      int a_bits) {
+  long only = literal_block(pat);
+  if (only >= 0) {
+    if (only < l0 || only >= l1)
+      return 0;
+    l0 = (int)only;
+    l1 = l0 + 1;
+  }
+  int matched = 0;
+  for (int l = l0; l < l1; l++) {
+    for (int k = 0; k < SDQ_LIN_COUNT; k++) {
+      char name[64];
+      snprintf(name, sizeof name, "h.%d.%s", l, sdq_linear_name((sdq_linear)k));
+      if (!glob_match(pat, name))
+        continue;
+      cfg->layers[l * SDQ_LIN_COUNT + k].w_bits = w_bits;
+      cfg->layers[l * SDQ_LIN_COUNT + k].a_bits = a_bits;
+      matched++;
+    }
+  }
+  return matched;
+}
+
 #define MAX_TOKENS 4
+#define LINE_MAX_BYTES 1023
 
 int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
                         const char *source, int n_layer, char *err,
@@ -191,19 +234,23 @@ int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
   pattern_set seen = {0}; /* patterns without "transformer.", to find duplicates */
   int rc = -1;
 
+  /* A UTF-8 byte order mark may open the text. Lines end in LF, CRLF or a
+   * lone CR (old Mac files). */
   const char *p = text;
+  if (!strncmp(p, "\xEF\xBB\xBF", 3))
+    p += 3;
   for (int line_no = 1; *p; line_no++) {
-    const char *eol = strchr(p, '\n');
-    size_t len = eol ? (size_t)(eol - p) : strlen(p);
-    char line[1024];
-    if (len >= sizeof line) {
-      sdq_set_err(err, errlen, "%s:%d: line longer than %zu characters", source, line_no,
-                  sizeof line - 1);
+    size_t len = strcspn(p, "\r\n");
+    char line[LINE_MAX_BYTES + 1];
+    if (len > LINE_MAX_BYTES) {
+      sdq_set_err(err, errlen, "%s:%d: line longer than %d bytes", source, line_no,
+                  LINE_MAX_BYTES);
       goto out;
     }
     memcpy(line, p, len);
     line[len] = '\0';
-    p = eol ? eol + 1 : p + len;
+    p += len;
+    p += p[0] == '\r' && p[1] == '\n' ? 2 : p[0] != '\0';
 
     char *hash = strchr(line, '#');
     if (hash)
@@ -252,19 +299,41 @@ int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
       goto out;
     }
 
+    /* One placeholder such as {middle} applies the rule to each block N of
+     * its set, with N in place of the placeholder, and only to that block. */
+    const char *open = strchr(pat, '{'), *close = open ? strchr(open, '}') : NULL;
     int matched = 0;
-    long only = literal_block(pat);
-    int l0 = only < 0 ? 0 : only < n_layer ? (int)only : n_layer;
-    int l1 = only < 0 ? n_layer : l0 + (l0 < n_layer);
-    for (int l = l0; l < l1; l++) {
-      for (int k = 0; k < SDQ_LIN_COUNT; k++) {
-        char name[64];
-        snprintf(name, sizeof name, "h.%d.%s", l, sdq_linear_name((sdq_linear)k));
-        if (!glob_match(pat, name))
+    if (!open) {
+      matched = apply_rule(cfg, pat, 0, n_layer, w_bits, a_bits);
+    } else {
+      char set[16];
+      size_t sl = close ? (size_t)(close - open - 1) : 0;
+      if (!close || sl == 0 || sl >= sizeof set || strchr(close + 1, '{')) {
+        sdq_set_err(err, errlen, "%s:%d: pattern '%s' needs one complete block placeholder "
+                    "({first}, {last}, {front}, {back} or {middle})", source, line_no, tok[0]);
+        goto out;
+      }
+      memcpy(set, open + 1, sl);
+      set[sl] = '\0';
+      if (block_in_set(set, 0, n_layer) < 0) {
+        sdq_set_err(err, errlen, "%s:%d: unknown block placeholder '{%s}' (use first, last, "
+                    "front, back or middle)", source, line_no, set);
+        goto out;
+      }
+      int blocks = 0;
+      for (int l = 0; l < n_layer; l++) {
+        if (!block_in_set(set, l, n_layer))
           continue;
-        cfg->layers[l * SDQ_LIN_COUNT + k].w_bits = w_bits;
-        cfg->layers[l * SDQ_LIN_COUNT + k].a_bits = a_bits;
-        matched++;
+        char sub[LINE_MAX_BYTES + 16];
+        snprintf(sub, sizeof sub, "%.*s%d%s", (int)(open - pat), pat, l, close + 1);
+        matched += apply_rule(cfg, sub, l, l + 1, w_bits, a_bits);
+        blocks++;
+      }
+      if (blocks == 0) {
+        sdq_set_err(err, errlen, "%s:%d: '{%s}' selects no block of this %d-layer model, so "
+                    "the rule would do nothing; remove it for models this shallow", source,
+                    line_no, set, n_layer);
+        goto out;
       }
     }
     if (!matched) {
@@ -298,8 +367,13 @@ int sdq_bitconfig_load(sdq_bitconfig *cfg, const char *path, int n_layer,
     return -1;
   }
   if (!S_ISREG(sb.st_mode)) {
-    sdq_set_err(err, errlen, "%s is %s; a bit configuration is a regular text file", path,
-                S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
+    const char *kind = S_ISDIR(sb.st_mode)    ? "a directory"
+                       : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                       : S_ISSOCK(sb.st_mode) ? "a socket"
+                       : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+                                                                     : "not a regular file";
+    sdq_set_err(err, errlen, "%s is %s; a bit configuration is a regular text file of "
+                "'PATTERN W_BITS [A_BITS]' rules", path, kind);
     close(fd);
     return -1;
   }
@@ -334,8 +408,12 @@ int sdq_bitconfig_load(sdq_bitconfig *cfg, const char *path, int n_layer,
   }
   text[len] = '\0';
   if (strlen(text) != len) {
+    int line_no = 1;
+    for (const char *c = text; *c; c++)
+      line_no += *c == '\n' || (*c == '\r' && c[1] != '\n');
     free(text);
-    sdq_set_err(err, errlen, "%s: contains a NUL byte; a bit configuration is plain text", path);
+    sdq_set_err(err, errlen, "%s:%d: the line contains a NUL byte; a bit configuration is "
+                "plain text", path, line_no);
     return -1;
   }
   int rc = sdq_bitconfig_parse(cfg, text, path, n_layer, err, errlen);

@@ -158,16 +158,28 @@ int sdq_bitconfig_copy(sdq_bitconfig *dst, const sdq_bitconfig *src);
  * 32; A_BITS (optional) is 2..8, or 16/32 for fp32 activations (stored as
  * a_bits 0).
  *
+ * One block placeholder makes a rule fit models of any depth: {first} is
+ * block 0, {last} block L-1, {front} blocks 0 .. L/2-1, {back} blocks
+ * L/2 .. L-1 and {middle} every block but the first and the last. The rule
+ * applies to each block N of the set, matching the pattern with N in place
+ * of the placeholder against that block's layers only ("h.{last}.* 8" is
+ * "h.11.* 8" for 12 layers).
+ *
  * Precedence: rules apply in file order and a later rule overrides an
  * earlier one for the layers both match. Layers no rule matches stay at 32
- * (full precision). Errors, each naming source:line: a malformed line, bits
- * out of range, a pattern that matches no linear layer of the model, and a
- * pattern repeated verbatim (a duplicate rule). source names the text in
- * messages (a path, or e.g. "<string>"). */
+ * (full precision). The text may open with a UTF-8 byte order mark; lines
+ * end in LF, CRLF or CR and hold at most 1023 bytes. Errors, each naming
+ * source:line: a malformed or over-long line, bits out of range, a pattern
+ * that matches no linear layer of the model (also a placeholder whose set is
+ * empty, e.g. {middle} of a 2-layer model), an unknown or unterminated
+ * placeholder, and a pattern repeated verbatim (a duplicate rule). source
+ * names the text in messages (a path, or e.g. "<string>"). Time is linear in
+ * the rules times the blocks they cover. */
 int sdq_bitconfig_parse(sdq_bitconfig *cfg, const char *text,
                         const char *source, int n_layer, char *err,
                         size_t errlen);
-/* Reads path and parses it as sdq_bitconfig_parse does. */
+/* Reads path, which must be a regular file without NUL bytes, and parses it
+ * as sdq_bitconfig_parse does. */
 int sdq_bitconfig_load(sdq_bitconfig *cfg, const char *path, int n_layer,
                        char *err, size_t errlen);
 

@@ -234,29 +234,29 @@ START_TEST(directory_shadowing_a_shipped_name) {
 }
 END_TEST
 
-/* A rule over a block set expands to every block of the set, also for
- * models with more than 64 blocks; an over-long line names the file's line. */
+/* A rule over a block set covers every block of the set, also for models
+ * with more than 64 blocks; an over-long line or a NUL byte names the file's
+ * line. */
 START_TEST(block_sets_and_long_lines) {
   const char *path = scratch_file("back.cfg", "* 8\nh.{back}.* 4\n");
-  char *text = NULL, err[2048] = "";
-  ck_assert_msg(sdq_expand_config_file(path, 160, &text, err, sizeof err) == 0, "%s", err);
+  char err[2048] = "";
   sdq_bitconfig cfg;
-  ck_assert_msg(sdq_bitconfig_parse(&cfg, text, path, 160, err, sizeof err) == 0, "%s", err);
-  free(text);
+  ck_assert_msg(sdq_resolve_config(path, 160, &cfg, (char[256]){0}, 256, err, sizeof err) == 0,
+                "%s", err);
   ck_assert_int_eq(cfg.layers[79 * SDQ_LIN_COUNT].w_bits, 8);
   ck_assert_int_eq(cfg.layers[80 * SDQ_LIN_COUNT].w_bits, 4);
   ck_assert_int_eq(cfg.layers[159 * SDQ_LIN_COUNT + SDQ_LIN_COUNT - 1].w_bits, 4);
   sdq_bitconfig_free(&cfg);
 
-  char *pad = repeat(' ', 2000), body[2100];
+  char *pad = repeat(' ', 2000), body[2100], name[256];
   snprintf(body, sizeof body, "* 8\n# fine\nh.{last}.*%s4\n", pad);
   path = scratch_file("long.cfg", body);
-  ck_assert_int_eq(sdq_expand_config_file(path, 2, &text, err, sizeof err), -1);
+  ck_assert_int_eq(resolve(path, &cfg, name, err, sizeof err), -1);
   ck_assert_msg(strstr(err, "long.cfg:3: line longer than 1023 bytes") != NULL,
                 "unexpected message: %s", err);
   static const char nul[] = "* 8\n* 4\0\n";
   path = scratch_bytes("nul.cfg", nul, sizeof nul - 1);
-  ck_assert_int_eq(sdq_expand_config_file(path, 2, &text, err, sizeof err), -1);
+  ck_assert_int_eq(resolve(path, &cfg, name, err, sizeof err), -1);
   ck_assert_msg(strstr(err, "nul.cfg:2:") && strstr(err, "NUL"), "unexpected message: %s", err);
   free(pad);
 }

@@ -84,6 +84,57 @@ START_TEST(bitconfig_load_file) {
 }
 END_TEST
 
+/* A byte order mark, CRLF and lone-CR line ends read like plain LF text,
+ * and line numbers in messages count the file's lines in each form. */
+START_TEST(bitconfig_bom_and_line_ends) {
+  char err[512];
+  const char *texts[] = {"\xEF\xBB\xBF* 4\nh.1.* 8\n", "* 4\r\nh.1.* 8\r\n", "* 4\rh.1.* 8\r",
+                         "\xEF\xBB\xBF* 4\rh.1.* 8"};
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    sdq_bitconfig c;
+    ck_assert_msg(sdq_bitconfig_parse(&c, texts[i], "e.cfg", 2, err, sizeof err) == 0,
+                  "text %zu: %s", i, err);
+    ck_assert_int_eq(at(&c, 0, SDQ_LIN_MLP_FC).w_bits, 4);
+    ck_assert_int_eq(at(&c, 1, SDQ_LIN_MLP_FC).w_bits, 8);
+    sdq_bitconfig_free(&c);
+  }
+  expect_error("* 4\r\rh.7.* 8\r", "bits.cfg:3:", "matches no linear layer");
+  expect_error("* 4\r\n\r\nh.7.* 8\r\n", "bits.cfg:3:", "matches no linear layer");
+  /* A mark anywhere but the start is part of the pattern. */
+  expect_error("* 4\n\xEF\xBB\xBFh.1.* 8\n", "bits.cfg:2:", "matches no linear layer");
+}
+END_TEST
+
+/* Placeholders: each block of the set, file line numbers in messages, an
+ * empty set is an error, and {first} and {last} may name the same block. */
+START_TEST(bitconfig_placeholders) {
+  char err[512];
+  sdq_bitconfig c;
+  const char *text = "* 4\nh.{middle}.mlp.* 2\nh.{last}.attn.c_attn 8\n*.{front}.attn.c_proj 6\n";
+  ck_assert_msg(sdq_bitconfig_parse(&c, text, "p.cfg", 5, err, sizeof err) == 0, "%s", err);
+  for (int l = 0; l < 5; l++) {
+    ck_assert_int_eq(at(&c, l, SDQ_LIN_MLP_FC).w_bits, l > 0 && l < 4 ? 2 : 4);
+    ck_assert_int_eq(at(&c, l, SDQ_LIN_MLP_PROJ).w_bits, l > 0 && l < 4 ? 2 : 4);
+    ck_assert_int_eq(at(&c, l, SDQ_LIN_ATTN_QKV).w_bits, l == 4 ? 8 : 4);
+    ck_assert_int_eq(at(&c, l, SDQ_LIN_ATTN_PROJ).w_bits, l < 2 ? 6 : 4);
+  }
+  sdq_bitconfig_free(&c);
+
+  ck_assert_msg(sdq_bitconfig_parse(&c, "* 4\nh.{first}.* 8\nh.{last}.* 6\n", "p.cfg", 1, err,
+                                    sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(at(&c, 0, SDQ_LIN_MLP_FC).w_bits, 6);
+  sdq_bitconfig_free(&c);
+
+  expect_error("* 4\nh.{middle}.* 4\n", "bits.cfg:2:", "'{middle}' selects no block of this 2-layer");
+  expect_error("* 4\n\nh.{front}.mlp 4\n", "bits.cfg:3:", "matches no linear layer");
+  expect_error("h.{top}.* 4\n", "bits.cfg:1:", "unknown block placeholder '{top}'");
+  expect_error("h.{last.* 4\n", "bits.cfg:1:", "one complete block placeholder");
+  expect_error("h.{first}.{last} 4\n", "bits.cfg:1:", "one complete block placeholder");
+  expect_error("h.{last}.* 4\n*.{last}.* 8\ntransformer.h.{last}.* 6\n", "bits.cfg:3:",
+               "first at line 1");
+}
+END_TEST
+
 /* A block number in a pattern selects that block only: "h.01" is not how
  * sdq names block 1, and "h.1*" still reaches blocks 1, 10 and 11. */
 START_TEST(bitconfig_block_numbers) {
@@ -277,6 +328,8 @@ int main(void) {
   tcase_add_test(tc, bitconfig_errors_name_line);
   tcase_add_test(tc, bitconfig_load_file);
   tcase_add_test(tc, bitconfig_block_numbers);
+  tcase_add_test(tc, bitconfig_bom_and_line_ends);
+  tcase_add_test(tc, bitconfig_placeholders);
   tcase_add_test(tc, average_bits_plain_and_weighted);
   tcase_add_test(tc, quantized_forward_equals_fake_quant);
   tcase_add_test(tc, int8_activation_forward_equals_fake_quant);

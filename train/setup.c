@@ -87,157 +87,6 @@ sdq_gpt2 *sdq_open_model(const char *model_path, const char *init_config, uint64
   return sdq_gpt2_create(&cfg, seed, err, errlen);
 }
 
-/* Block sets of the relative names, for an n_layer model. */
-static int block_in_set(const char *set, int l, int n_layer) {
-  if (!strcmp(set, "first"))
-    return l == 0;
-  if (!strcmp(set, "last"))
-    return l == n_layer - 1;
-  if (!strcmp(set, "front"))
-    return l < n_layer / 2;
-  if (!strcmp(set, "back"))
-    return l >= n_layer / 2;
-  if (!strcmp(set, "middle"))
-    return l > 0 && l < n_layer - 1;
-  return -1;
-}
-
-/* Opens path for reading when it is a regular file. A directory, FIFO,
- * device or socket is an error, and opening never waits on a FIFO. */
-static FILE *open_regular_file(const char *path, char *err, size_t errlen) {
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    snprintf(err, errlen, "%s: could not open the configuration file: %s", path,
-             strerror(errno));
-    return NULL;
-  }
-  struct stat sb;
-  if (fstat(fd, &sb) != 0) {
-    snprintf(err, errlen, "%s: could not examine the configuration file: %s", path,
-             strerror(errno));
-    close(fd);
-    return NULL;
-  }
-  if (!S_ISREG(sb.st_mode)) {
-    const char *kind = S_ISDIR(sb.st_mode)    ? "a directory"
-                       : S_ISFIFO(sb.st_mode) ? "a FIFO"
-                       : S_ISSOCK(sb.st_mode) ? "a socket"
-                       : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
-                                                                     : "not a regular file";
-    snprintf(err, errlen, "%s is %s; a configuration is a regular text file of 'PATTERN "
-             "W_BITS [A_BITS]' rules", path, kind);
-    close(fd);
-    return NULL;
-  }
-  FILE *f = NULL;
-  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(f = fdopen(fd, "r"))) {
-    snprintf(err, errlen, "%s: could not open the configuration file: %s", path,
-             strerror(errno));
-    close(fd);
-  }
-  return f;
-}
-
-/* Appends n bytes of s to the growing text *buf (length *len, capacity
- * *cap). Returns -1 when out of memory. */
-static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
-  if (*len + n + 1 > *cap) {
-    size_t grown = 2 * (*len + n + 1);
-    char *t = realloc(*buf, grown);
-    if (!t)
-      return -1;
-    *buf = t;
-    *cap = grown;
-  }
-  memcpy(*buf + *len, s, n);
-  *len += n;
-  (*buf)[*len] = '\0';
-  return 0;
-}
-
-/* Maximum line length of a configuration file (sdq_bitconfig_parse's limit). */
-#define CONFIG_LINE_MAX 1023
-
-int sdq_expand_config_file(const char *path, int n_layer, char **out, char *err,
-                           size_t errlen) {
-  *out = NULL;
-  FILE *f = open_regular_file(path, err, errlen);
-  if (!f)
-    return -1;
-  size_t cap = 0, len = 0, line_cap = 0;
-  char *text = NULL, *line = NULL;
-  int lineno = 0, rc = -1;
-  ssize_t got;
-  if (append(&text, &len, &cap, "", 0))
-    goto oom;
-  errno = 0;
-  while ((got = getline(&line, &line_cap, f)) >= 0) {
-    lineno++;
-    if (memchr(line, '\0', (size_t)got)) {
-      snprintf(err, errlen, "%s:%d: the line contains a NUL byte; a configuration is plain "
-               "text", path, lineno);
-      goto out;
-    }
-    if (got > 0 && line[got - 1] == '\n')
-      line[--got] = '\0';
-    if (got > CONFIG_LINE_MAX) {
-      snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
-               CONFIG_LINE_MAX);
-      goto out;
-    }
-
-    /* "{set}" before any comment becomes one line per block of the set. */
-    char *open_brace = strchr(line, '{');
-    char *hash = strchr(line, '#');
-    if (!open_brace || (hash && hash < open_brace)) {
-      if (append(&text, &len, &cap, line, (size_t)got) || append(&text, &len, &cap, "\n", 1))
-        goto oom;
-      continue;
-    }
-    char *close = strchr(open_brace, '}');
-    char set[32];
-    size_t sl = close ? (size_t)(close - open_brace - 1) : 0;
-    if (!close || sl == 0 || sl >= sizeof set) {
-      snprintf(err, errlen, "%s:%d: unterminated or empty '{...}' block set", path, lineno);
-      goto out;
-    }
-    memcpy(set, open_brace + 1, sl);
-    set[sl] = '\0';
-    if (block_in_set(set, 0, n_layer) < 0) {
-      snprintf(err, errlen, "%s:%d: unknown block set '{%s}' (use first, last, front, back "
-                            "or middle)", path, lineno, set);
-      goto out;
-    }
-    for (int l = 0; l < n_layer; l++) {
-      if (!block_in_set(set, l, n_layer))
-        continue; /* e.g. {middle} of a 2-layer model sets nothing */
-      char block[16];
-      int bl = snprintf(block, sizeof block, "%d", l);
-      if (append(&text, &len, &cap, line, (size_t)(open_brace - line)) ||
-          append(&text, &len, &cap, block, (size_t)bl) ||
-          append(&text, &len, &cap, close + 1, strlen(close + 1)) ||
-          append(&text, &len, &cap, "\n", 1))
-        goto oom;
-    }
-  }
-  if (ferror(f)) {
-    snprintf(err, errlen, "%s: read error after line %d: %s", path, lineno, strerror(errno));
-    goto out;
-  }
-  *out = text;
-  text = NULL;
-  rc = 0;
-  goto out;
-
-oom:
-  snprintf(err, errlen, "%s: out of memory", path);
-out:
-  fclose(f);
-  free(line);
-  free(text);
-  return rc;
-}
-
 static int parse_bits(const char *s, int *bits) {
   if (!strcmp(s, "fp32")) {
     *bits = 32;
@@ -328,18 +177,13 @@ int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg, char *n
                           "nor a shipped configuration (see 'sdq configs')", arg);
     return -1;
   }
-  char *text = NULL;
-  if (sdq_expand_config_file(path, n_layer, &text, err, errlen))
-    return -1;
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   snprintf(name, namelen, "%s", base);
   size_t len = strlen(name);
   if (len > 4 && !strcmp(name + len - 4, ".cfg"))
     name[len - 4] = '\0';
-  int rc = sdq_bitconfig_parse(cfg, text, path, n_layer, err, errlen);
-  free(text);
-  return rc;
+  return sdq_bitconfig_load(cfg, path, n_layer, err, errlen);
 }
 
 /* 1 when a and b run every layer at the same bits. *full_only is set to 1

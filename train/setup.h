@@ -48,23 +48,10 @@ int sdq_parse_bits_list(const char *text, int *bits, int max, char *err,
  * not exist there is looked up among the shipped configurations. name
  * receives a display name: "4bit" for 4, "16bit" for 16 (full precision,
  * counted as 16 bits), "fp32" for 32 or fp32, or the file name without
- * .cfg. Returns 0 or -1 with a message. */
+ * .cfg. Files are read by sdq_bitconfig_load (block placeholders such as
+ * {last} included). Returns 0 or -1 with a message. */
 int sdq_resolve_config(const char *arg, int n_layer, sdq_bitconfig *cfg,
                        char *name, size_t namelen, char *err, size_t errlen);
-
-/* Reads a configuration file and expands relative block sets, so one file
- * fits models of any depth: a pattern containing {first}, {last}, {front}
- * (blocks 0 .. L/2-1), {back} (blocks L/2 .. L-1) or {middle} (all but the
- * first and the last) becomes one rule per block of the set, in block order,
- * e.g. "h.{last}.* 8" is "h.11.* 8" for 12 layers and "h.3.* 8" for 4. A
- * rule whose set is empty is dropped. The result is the text that
- * sdq_bitconfig_parse reads (*out, malloc'ed). Errors name path and the
- * file's line: not a regular file, a line longer than 1023 bytes, a NUL
- * byte, a malformed or unknown block set, a read error. NOTE: error line
- * numbers from the parser count expanded lines, so they can exceed the
- * file's own. */
-int sdq_expand_config_file(const char *path, int n_layer, char **out, char *err,
-                           size_t errlen);
 
 /* Checks that the n resolved configurations cfgs[i] (display names
  * names[i], given as the arguments args[i]) are pairwise different. Errors:

@@ -45,6 +45,12 @@ extern "C" {
 
 typedef struct sdq_tokenizer sdq_tokenizer;
 
+/* Longest pre-token (a run of letters, of digits, of other symbols or of
+ * white space, see step 1 above) that sdq_tokenizer_encode accepts, in
+ * bytes. BPE needs 36 bytes of scratch per byte of a pre-token, so the limit
+ * caps that at 36 MiB; natural text has no pre-token near it. */
+#define SDQ_TOKENIZER_MAX_PRETOKEN ((size_t)1 << 20)
+
 /* Flags of sdq_tokenizer_encode. */
 enum {
   /* Encode each "<|endoftext|>" in the text as the end-of-text token. */
@@ -88,8 +94,10 @@ int32_t sdq_tokenizer_token_id(const sdq_tokenizer *tok, const char *bytes, size
 /* Encodes len bytes of text (any bytes; see the invalid UTF-8 rule above).
  * flags is 0 or SDQ_TOKENIZE_ALLOW_SPECIAL. Returns 0 and sets *ids to a
  * malloc'ed array of *n_ids token ids (the caller frees it; NULL when
- * *n_ids is 0), or -1 with a message in err (out of memory, a PCRE2 match
- * error, or ALLOW_SPECIAL with a vocabulary that has no end-of-text token). */
+ * *n_ids is 0), or -1 with a message in err (a pre-token longer than
+ * SDQ_TOKENIZER_MAX_PRETOKEN, named by its byte offset and length; out of
+ * memory; a PCRE2 match error; or ALLOW_SPECIAL with a vocabulary that has
+ * no end-of-text token). */
 int sdq_tokenizer_encode(sdq_tokenizer *tok, const char *text, size_t len, unsigned flags,
                          int32_t **ids, size_t *n_ids, char *err, size_t errlen);
 

@@ -100,17 +100,17 @@ static int push_ids(struct id_vec *out, const int32_t *ids, size_t n) {
 
 /* ------------------------------------------------------------------ BPE */
 
-struct heap_entry {
-  uint64_t key; /* rank << 32 | position of the left symbol: pops lowest rank, then leftmost */
-  int32_t left, right, result;
-};
+/* A queued pair: rank << 32 | position of its left symbol, so the heap pops
+ * the lowest rank, then the leftmost. Ranks are unique per pair, so the rank
+ * also says which two symbols were queued. */
+typedef uint64_t heap_entry;
 
 struct bpe_scratch {
   size_t cap;
   int32_t *id;   /* symbol at each byte position; -1 once merged into its left neighbour */
   int32_t *next; /* next live position, -1 at the end */
   int32_t *prev;
-  struct heap_entry *heap; /* 3 * cap entries: n - 1 pairs at first, two per merge */
+  heap_entry *heap; /* 3 * cap entries: n - 1 pairs at first, two per merge */
   size_t heap_n;
 };
 
@@ -142,11 +142,11 @@ static int scratch_reserve(sdq_tokenizer *tok, size_t n) {
   return 0;
 }
 
-static void heap_push(struct bpe_scratch *s, struct heap_entry e) {
+static void heap_push(struct bpe_scratch *s, heap_entry e) {
   size_t i = s->heap_n++;
   while (i > 0) {
     size_t parent = (i - 1) / 2;
-    if (s->heap[parent].key <= e.key)
+    if (s->heap[parent] <= e)
       break;
     s->heap[i] = s->heap[parent];
     i = parent;
@@ -154,17 +154,17 @@ static void heap_push(struct bpe_scratch *s, struct heap_entry e) {
   s->heap[i] = e;
 }
 
-static struct heap_entry heap_pop(struct bpe_scratch *s) {
-  struct heap_entry top = s->heap[0];
-  struct heap_entry last = s->heap[--s->heap_n];
+static heap_entry heap_pop(struct bpe_scratch *s) {
+  heap_entry top = s->heap[0];
+  heap_entry last = s->heap[--s->heap_n];
   size_t n = s->heap_n, i = 0;
   for (;;) {
     size_t child = 2 * i + 1;
     if (child >= n)
       break;
-    if (child + 1 < n && s->heap[child + 1].key < s->heap[child].key)
+    if (child + 1 < n && s->heap[child + 1] < s->heap[child])
       child++;
-    if (last.key <= s->heap[child].key)
+    if (last <= s->heap[child])
       break;
     s->heap[i] = s->heap[child];
     i = child;
@@ -183,8 +183,7 @@ static void queue_pair(const sdq_tokenizer *tok, struct bpe_scratch *s, int32_t 
   int32_t rank = sdq_tok_pair_lookup(tok, s->id[p], s->id[q], &result);
   if (rank < 0)
     return;
-  struct heap_entry e = {(uint64_t)rank << 32 | (uint32_t)p, s->id[p], s->id[q], result};
-  heap_push(s, e);
+  heap_push(s, (uint64_t)rank << 32 | (uint32_t)p);
 }
 
 /* Encodes one pre-token of n >= 1 bytes by BPE and appends its ids.
@@ -193,12 +192,12 @@ static void queue_pair(const sdq_tokenizer *tok, struct bpe_scratch *s, int32_t 
  * occurrences left to right. A heap of (rank, position) gives the same
  * result in O(n log n) because it pops the occurrences of the lowest rank
  * left to right. A merge only creates pairs of higher rank, since the loader
- * checked that merges are in training order. Entries whose symbols changed
- * since they were queued are skipped: a symbol only grows, so its id never
- * returns to an old value.
- * NOTE: the scratch arrays take 84 bytes per byte of the longest pre-token
- * seen so far (a 10 MB run of letters needs 840 MB), and are kept until the
- * tokenizer is freed. */
+ * checked that merges are in training order. An entry whose position no
+ * longer starts the pair of its rank is skipped: a symbol only grows, so its
+ * id never returns to an old value.
+ * The scratch arrays take 36 bytes per byte of the longest pre-token seen so
+ * far (at most SDQ_TOKENIZER_MAX_PRETOKEN, which the caller checks) and are
+ * kept until the tokenizer is freed. */
 static int bpe_word(sdq_tokenizer *tok, const unsigned char *bytes, size_t n, struct id_vec *out) {
   if (n > INT32_MAX / 4 || scratch_reserve(tok, n) != 0)
     return -1;
@@ -216,12 +215,12 @@ static int bpe_word(sdq_tokenizer *tok, const unsigned char *bytes, size_t n, st
 
   /* 2. Merge by rank. */
   while (s->heap_n > 0) {
-    struct heap_entry e = heap_pop(s);
-    int32_t p = (int32_t)(e.key & 0xffffffffu);
-    int32_t q = s->next[p];
-    if (s->id[p] != e.left || q < 0 || s->id[q] != e.right)
+    heap_entry e = heap_pop(s);
+    int32_t p = (int32_t)(e & 0xffffffffu), q = s->next[p], result;
+    if (s->id[p] < 0 || q < 0 ||
+        sdq_tok_pair_lookup(tok, s->id[p], s->id[q], &result) != (int32_t)(e >> 32))
       continue;
-    s->id[p] = e.result;
+    s->id[p] = result;
     s->id[q] = -1;
     s->next[p] = s->next[q];
     if (s->next[q] >= 0)
@@ -387,8 +386,17 @@ static int encode_run(sdq_tokenizer *tok, const char *run, size_t n, size_t base
               base + off, base + (size_t)ov[0]);
       return -1;
     }
-    if (encode_pretoken(tok, run + off, ov[1] - off, out) != 0) {
-      set_err(err, errlen, "out of memory encoding byte %zu", base + off);
+    size_t len = ov[1] - off;
+    if (len > SDQ_TOKENIZER_MAX_PRETOKEN) {
+      set_err(err, errlen, "byte offset %zu: a pre-token (one unbroken run of letters, digits, "
+              "other symbols or white space) of %zu bytes is longer than the tokenizer's limit "
+              "of %zu bytes; break the text into shorter pieces", base + off, len,
+              SDQ_TOKENIZER_MAX_PRETOKEN);
+      return -1;
+    }
+    if (encode_pretoken(tok, run + off, len, out) != 0) {
+      set_err(err, errlen, "out of memory encoding the %zu-byte pre-token at byte offset %zu",
+              len, base + off);
       return -1;
     }
     off = ov[1];

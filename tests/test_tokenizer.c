@@ -242,6 +242,28 @@ START_TEST(long_single_pretokens) {
 }
 END_TEST
 
+/* A pre-token one byte over the limit is refused with its offset and
+ * length; the limit itself was encoded above. */
+START_TEST(overlong_pretoken_names_offset_and_length) {
+  const size_t n = 3 + SDQ_TOKENIZER_MAX_PRETOKEN + 1;
+  char *buf = malloc(n), err[512] = "";
+  ck_assert_ptr_nonnull(buf);
+  memcpy(buf, "ab ", 3);
+  memset(buf + 3, 'z', n - 3);
+  int32_t *ids = NULL;
+  size_t n_ids = 0;
+  ck_assert_int_eq(sdq_tokenizer_encode(tok, buf, n, 0, &ids, &n_ids, err, sizeof err), -1);
+  ck_assert_ptr_null(ids);
+  char want[128];
+  snprintf(want, sizeof want, "byte offset 2: a pre-token");
+  ck_assert_msg(strstr(err, want) != NULL, "message lacks '%s': %s", want, err);
+  snprintf(want, sizeof want, "of %zu bytes is longer than the tokenizer's limit of %zu bytes",
+           SDQ_TOKENIZER_MAX_PRETOKEN + 2, SDQ_TOKENIZER_MAX_PRETOKEN);
+  ck_assert_msg(strstr(err, want) != NULL, "message lacks '%s': %s", want, err);
+  free(buf);
+}
+END_TEST
+
 /* A cache that fills up and empties itself must not change the ids:
  * 50,000 distinct numbers exceed its 32,768 entries. */
 START_TEST(cache_overflow_keeps_ids) {
@@ -505,6 +527,7 @@ int main(void) {
   tcase_add_test(gpt2, invalid_utf8_between_words);
   tcase_add_test(gpt2, random_bytes_round_trip);
   tcase_add_test(gpt2, long_single_pretokens);
+  tcase_add_test(gpt2, overlong_pretoken_names_offset_and_length);
   tcase_add_test(gpt2, cache_overflow_keeps_ids);
   suite_add_tcase(s, gpt2);
 

@@ -800,7 +800,8 @@ int sdq_cmd_train(int argc, char **argv) {
     fprintf(stderr, "sdq train: warning: %s\n", warning);
   fprintf(stderr, "sdq train: %s: %zu articles, %zu paragraphs, %zu questions\n", a.data,
           data.n_articles, data.n_paragraphs, data.n_questions);
-  if (sdq_tokenizer_load(&tok, sdq_tokenizer_find_dir(a.tokenizer), err, sizeof err))
+  if (sdq_tokenizer_load(&tok, sdq_tokenizer_find_dir(a.tokenizer), err, sizeof err) ||
+      sdq_check_model_vocab(m, tok, err, sizeof err))
     goto fail;
   if (!a.opt.train_base && init_lora(m, &sched, &a, err, sizeof err))
     goto fail;

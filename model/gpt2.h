@@ -415,6 +415,21 @@ int sdq_gpt2_generate(sdq_gpt2 *m, const int32_t *ids, const float *embeds,
 
 /* ------------------------------------------------------- files (HF, PEFT) */
 
+/* Reads the GPT-2 fields of a Hugging Face config.json. Shape fields present
+ * go to cfg: n_layer, n_head, n_embd, vocab_size, and n_ctx from
+ * "n_positions" (the position table size) or its older name "n_ctx"; absent
+ * ones are 0. Other fields are ignored except those that change the maths,
+ * which must match what sdq computes when present. Errors, each naming path,
+ * field and value: invalid JSON; a shape field that is not an integer > 0
+ * (null counts as absent); n_positions != n_ctx; n_head not dividing n_embd;
+ * n_inner other than 4 * n_embd; model_type other than "gpt2";
+ * activation_function other than the tanh GELU ("gelu_new",
+ * "gelu_pytorch_tanh", "gelu_fast"); layer_norm_epsilon not a number equal
+ * to 1e-5 as a float; scale_attn_weights false; scale_attn_by_inverse_layer_idx
+ * or add_cross_attention true. Returns 0 or -1. */
+int sdq_gpt2_read_config_json(const char *path, sdq_gpt2_config *cfg, char *err,
+                              size_t errlen);
+
 /* Loads a Hugging Face GPT-2 checkpoint. path is a folder holding
  * model.safetensors (and optionally config.json) or the .safetensors file
  * itself (config.json is then looked for beside it).
@@ -422,9 +437,11 @@ int sdq_gpt2_generate(sdq_gpt2 *m, const int32_t *ids, const float *embeds,
  *   attn.masked_bias are ignored; any other unknown tensor is an error.
  * - n_layer, n_embd, vocab_size and n_ctx come from the tensor shapes
  *   (h.{i} count, wte and wpe). n_head comes from config.json ("n_head");
- *   without config.json it is 12 when n_embd is 768 (GPT-2 124M) and an
- *   error otherwise. A config.json value that disagrees with the shapes is
- *   an error.
+ *   without it it is 12 when n_embd is 768 (GPT-2 124M) and an error
+ *   otherwise. config.json is checked as sdq_gpt2_read_config_json does,
+ *   and a value that disagrees with the shapes is an error.
+ * - A non-finite weight is an error naming the tensor and the element's
+ *   index within it (in the file's layout).
  * - lm_head.weight, when present, must equal wte (tied); otherwise it is
  *   ignored with a NOTE on stderr.
  * - Any dtype sdq_safetensors_read_f32 converts is accepted.

@@ -79,11 +79,11 @@ static const char *strip_transformer(const char *name) {
   return strncmp(name, "transformer.", 12) == 0 ? name + 12 : name;
 }
 
-/* Reads integer key of root into out. Returns 0 when absent, 1 when read,
- * -1 when not an integer, -2 when outside the range of int. */
+/* Reads integer key of root into out. Returns 0 when absent (or null), 1
+ * when read, -1 when not an integer, -2 when outside the range of int. */
 static int json_int(json_t *root, const char *key, int *out) {
   json_t *v = json_object_get(root, key);
-  if (!v)
+  if (!v || json_is_null(v))
     return 0;
   if (!json_is_integer(v))
     return -1;
@@ -94,11 +94,68 @@ static int json_int(json_t *root, const char *key, int *out) {
   return 1;
 }
 
-/* Reads n_head from config.json and checks the shape fields agree with cfg.
- * Returns 0 (cfg->n_head set or left 0 when absent) or -1. */
-static int read_config_json(const char *path, sdq_gpt2_config *cfg, char *err, size_t errlen) {
-  if (access(path, F_OK) != 0)
-    return 0;
+/* Checks the config.json fields that change what the model computes against
+ * what sdq computes. Returns 0 or -1 with a message naming path, field and
+ * value. */
+static int check_math_fields(json_t *root, const char *path, char *err, size_t errlen) {
+  json_t *v = json_object_get(root, "model_type");
+  if (v && (!json_is_string(v) || strcmp(json_string_value(v), "gpt2") != 0)) {
+    sdq_set_err(err, errlen, "%s: \"model_type\" is %s; sdq runs only \"gpt2\" models", path,
+                json_is_string(v) ? json_string_value(v) : "not a string");
+    return -1;
+  }
+
+  /* sdq computes the tanh GELU, which HF calls by any of these names. */
+  static const char *const tanh_gelu[] = {"gelu_new", "gelu_pytorch_tanh", "gelu_fast"};
+  v = json_object_get(root, "activation_function");
+  if (v) {
+    int ok = 0;
+    for (size_t i = 0; json_is_string(v) && i < sizeof tanh_gelu / sizeof tanh_gelu[0]; i++)
+      ok |= !strcmp(json_string_value(v), tanh_gelu[i]);
+    if (!ok) {
+      sdq_set_err(err, errlen, "%s: \"activation_function\" is %s%s%s; sdq computes only the tanh "
+                  "GELU of GPT-2 (\"gelu_new\", also named \"gelu_pytorch_tanh\" or \"gelu_fast\")",
+                  path, json_is_string(v) ? "\"" : "",
+                  json_is_string(v) ? json_string_value(v) : "not a string",
+                  json_is_string(v) ? "\"" : "");
+      return -1;
+    }
+  }
+
+  /* LayerNorm runs with SDQ_LN_EPS; accept the values that round to it. */
+  v = json_object_get(root, "layer_norm_epsilon");
+  if (v && (!json_is_number(v) || (float)json_number_value(v) != SDQ_LN_EPS)) {
+    if (json_is_number(v))
+      sdq_set_err(err, errlen, "%s: \"layer_norm_epsilon\" is %g; sdq computes LayerNorm with "
+                  "%g only", path, json_number_value(v), (double)SDQ_LN_EPS);
+    else
+      sdq_set_err(err, errlen, "%s: \"layer_norm_epsilon\" must be a number (sdq computes "
+                  "LayerNorm with %g)", path, (double)SDQ_LN_EPS);
+    return -1;
+  }
+
+  /* Attention options of HF's GPT-2 that sdq does not implement. */
+  static const struct {
+    const char *key;
+    int want;
+  } flags[] = {{"scale_attn_weights", 1},
+               {"scale_attn_by_inverse_layer_idx", 0},
+               {"add_cross_attention", 0}};
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+    v = json_object_get(root, flags[i].key);
+    if (v && (!json_is_boolean(v) || json_is_true(v) != flags[i].want)) {
+      sdq_set_err(err, errlen, "%s: \"%s\" must be %s; sdq implements only GPT-2's %s", path,
+                  flags[i].key, flags[i].want ? "true" : "false",
+                  flags[i].want ? "scaled attention" : "plain decoder attention");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int sdq_gpt2_read_config_json(const char *path, sdq_gpt2_config *cfg, char *err,
+                              size_t errlen) {
+  memset(cfg, 0, sizeof *cfg);
   json_error_t jerr;
   json_t *root = json_load_file(path, 0, &jerr);
   if (!root || !json_is_object(root)) {
@@ -107,35 +164,92 @@ static int read_config_json(const char *path, sdq_gpt2_config *cfg, char *err, s
     json_decref(root);
     return -1;
   }
+
+  /* 1. Shape fields: integers > 0 when present. */
+  int n_positions = 0, n_ctx = 0, n_inner = 0;
   const struct {
     const char *key;
-    int expect; /* -1: n_head, read into cfg */
-  } fields[] = {{"n_head", -1},
-                {"n_layer", cfg->n_layer},
-                {"n_embd", cfg->n_embd},
-                {"n_positions", cfg->n_ctx},
-                {"vocab_size", cfg->vocab_size}};
-  int rc = 0;
-  for (size_t i = 0; i < sizeof fields / sizeof fields[0] && rc == 0; i++) {
-    int v;
-    int got = json_int(root, fields[i].key, &v);
+    int *dst;
+  } fields[] = {{"n_layer", &cfg->n_layer},   {"n_head", &cfg->n_head},
+                {"n_embd", &cfg->n_embd},     {"n_positions", &n_positions},
+                {"n_ctx", &n_ctx},            {"vocab_size", &cfg->vocab_size},
+                {"n_inner", &n_inner}};
+  int rc = -1;
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    int got = json_int(root, fields[i].key, fields[i].dst);
+    json_t *v = json_object_get(root, fields[i].key);
     if (got == -2) {
       sdq_set_err(err, errlen, "%s: \"%s\" is %" JSON_INTEGER_FORMAT ", outside the range of int",
-                  path, fields[i].key, json_integer_value(json_object_get(root, fields[i].key)));
-      rc = -1;
-    } else if (got < 0) {
+                  path, fields[i].key, json_integer_value(v));
+      goto out;
+    }
+    if (got < 0) {
       sdq_set_err(err, errlen, "%s: \"%s\" must be an integer", path, fields[i].key);
-      rc = -1;
-    } else if (got == 1 && fields[i].expect < 0) {
-      cfg->n_head = v;
-    } else if (got == 1 && v != fields[i].expect) {
-      sdq_set_err(err, errlen, "%s: \"%s\" is %d but the weights imply %d", path, fields[i].key, v,
-                  fields[i].expect);
-      rc = -1;
+      goto out;
+    }
+    if (got == 1 && *fields[i].dst <= 0) {
+      sdq_set_err(err, errlen, "%s: \"%s\" is %d; it must be a positive integer", path,
+                  fields[i].key, *fields[i].dst);
+      goto out;
     }
   }
+
+  /* 2. How the shape fields relate. HF sizes the position table by
+   * n_positions; n_ctx is its older name, so both must agree. */
+  if (n_positions && n_ctx && n_positions != n_ctx) {
+    sdq_set_err(err, errlen, "%s: \"n_positions\" is %d but \"n_ctx\" is %d; sdq's context is "
+                "the position table (n_positions), so make them equal", path, n_positions, n_ctx);
+    goto out;
+  }
+  cfg->n_ctx = n_positions ? n_positions : n_ctx;
+  if (cfg->n_head && cfg->n_embd && cfg->n_embd % cfg->n_head != 0) {
+    sdq_set_err(err, errlen, "%s: \"n_head\" is %d, which does not divide \"n_embd\" = %d", path,
+                cfg->n_head, cfg->n_embd);
+    goto out;
+  }
+  if (n_inner && cfg->n_embd && (n_inner / 4 != cfg->n_embd || n_inner % 4 != 0)) {
+    sdq_set_err(err, errlen, "%s: \"n_inner\" is %d; sdq's MLP width is 4 * n_embd = %lld "
+                "(or give null)", path, n_inner, 4LL * cfg->n_embd);
+    goto out;
+  }
+
+  /* 3. Fields that change the maths. */
+  rc = check_math_fields(root, path, err, errlen);
+out:
   json_decref(root);
   return rc;
+}
+
+/* Reads config.json beside the weights when it exists and checks its shape
+ * fields agree with cfg (from the tensor shapes). Returns 0 (cfg->n_head
+ * set, or left 0 when config.json or its n_head is absent) or -1. */
+static int read_config_json(const char *path, sdq_gpt2_config *cfg, char *err, size_t errlen) {
+  if (access(path, F_OK) != 0)
+    return 0;
+  sdq_gpt2_config got;
+  if (sdq_gpt2_read_config_json(path, &got, err, errlen) != 0)
+    return -1;
+  const struct {
+    const char *key;
+    int value, expect;
+  } fields[] = {{"n_layer", got.n_layer, cfg->n_layer},
+                {"n_embd", got.n_embd, cfg->n_embd},
+                {"n_positions", got.n_ctx, cfg->n_ctx},
+                {"vocab_size", got.vocab_size, cfg->vocab_size}};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    if (fields[i].value && fields[i].value != fields[i].expect) {
+      sdq_set_err(err, errlen, "%s: \"%s\" is %d but the weights imply %d", path, fields[i].key,
+                  fields[i].value, fields[i].expect);
+      return -1;
+    }
+  }
+  if (got.n_head && cfg->n_embd % got.n_head != 0) {
+    sdq_set_err(err, errlen, "%s: \"n_head\" is %d, which does not divide n_embd = %d (the width "
+                "of wte.weight)", path, got.n_head, cfg->n_embd);
+    return -1;
+  }
+  cfg->n_head = got.n_head;
+  return 0;
 }
 
 /* Splits path into the safetensors file and the config.json beside it. */
@@ -152,6 +266,19 @@ static int checkpoint_paths(const char *path, char *st_path, char *cfg_path, siz
     n2 = snprintf(cfg_path, len, "%.*s/config.json", dirlen, slash ? path : ".");
   }
   return (n1 < 0 || (size_t)n1 >= len || n2 < 0 || (size_t)n2 >= len) ? -1 : 0;
+}
+
+/* Returns -1 with a message naming the tensor and the index of its first
+ * non-finite element in x[n], else 0. */
+static int check_finite(const float *x, size_t n, const char *path, const char *name, char *err,
+                        size_t errlen) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) {
+      sdq_set_err(err, errlen, "%s: tensor '%s' holds %g at element %zu (counted from 0 in "
+                  "the file's layout); the weights must be finite", path, name, (double)x[i], i);
+      return -1;
+    }
+  return 0;
 }
 
 /* Reads tensor t into dst with kernel shape (rows, cols); conv1d tensors are
@@ -176,7 +303,10 @@ static int read_tensor(const sdq_safetensors *st, const sdq_st_tensor *t, float 
   }
   size_t n = (size_t)rows * (size_t)cols;
   if (!conv1d)
-    return sdq_safetensors_read_f32(st, t, dst, n, err, errlen);
+    return sdq_safetensors_read_f32(st, t, dst, n, err, errlen) != 0 ||
+                   check_finite(dst, n, st->path, t->name, err, errlen) != 0
+               ? -1
+               : 0;
   float *tmp = malloc(n * sizeof *tmp);
   if (!tmp) {
     sdq_set_err(err, errlen, "%s: out of memory reading '%s'", st->path, t->name);
@@ -184,22 +314,13 @@ static int read_tensor(const sdq_safetensors *st, const sdq_st_tensor *t, float 
   }
   int rc = sdq_safetensors_read_f32(st, t, tmp, n, err, errlen);
   if (rc == 0)
+    rc = check_finite(tmp, n, st->path, t->name, err, errlen);
+  if (rc == 0)
     for (int i = 0; i < cols; i++)
       for (int o = 0; o < rows; o++)
         dst[(size_t)o * cols + i] = tmp[(size_t)i * rows + o];
   free(tmp);
   return rc;
-}
-
-static int check_finite(const float *x, size_t n, const char *path, const char *name, char *err,
-                        size_t errlen) {
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(x[i])) {
-      sdq_set_err(err, errlen, "%s: tensor '%s' holds a non-finite value at element %zu", path,
-                  name, i);
-      return -1;
-    }
-  return 0;
 }
 
 sdq_gpt2 *sdq_gpt2_load_hf(const char *path, uint64_t seed, char *err,
@@ -302,8 +423,6 @@ sdq_gpt2 *sdq_gpt2_load_hf(const char *path, uint64_t seed, char *err,
         goto fail;
     }
   }
-  if (check_finite(m->params_memory, m->n_params, st_path, "(any)", err, errlen) != 0)
-    goto fail;
 
   /* 4. lm_head.weight must be the tied wte; anything else is ignored. */
   if (lm_head) {

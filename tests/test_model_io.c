@@ -3,6 +3,7 @@
  * save -> load round trip. */
 #include <check.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,98 @@ START_TEST(hf_prefixed_names_and_buffers) {
 }
 END_TEST
 
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* Loads tmpdir with text as its config.json; returns the model or NULL
+ * (message in err). */
+static sdq_gpt2 *load_with_config(const char *text, char *err, size_t errlen) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/config.json", tmpdir);
+  write_text(path, text);
+  return sdq_gpt2_load_hf(tmpdir, 1, err, errlen);
+}
+
+/* A config.json with HF's usual fields (and the tanh GELU under another
+ * name) loads; fields that would change the maths, wrong types and bad
+ * head counts are refused with the file, field and value. */
+START_TEST(hf_config_json_checked) {
+  char err[512];
+  make_tmpdir();
+  sdq_gpt2 *m = tiny_model(16, 4);
+  ck_assert_msg(sdq_gpt2_save_hf(m, tmpdir, err, sizeof err) == 0, "%s", err);
+  sdq_gpt2 *back = load_with_config(
+      "{\"activation_function\": \"gelu_pytorch_tanh\", \"architectures\": [\"GPT2LMHeadModel\"],"
+      " \"attn_pdrop\": 0.1, \"bos_token_id\": 50256, \"initializer_range\": 0.02,"
+      " \"layer_norm_epsilon\": 1e-05, \"model_type\": \"gpt2\", \"n_ctx\": 8, \"n_embd\": 16,"
+      " \"n_head\": 4, \"n_inner\": null, \"n_layer\": 2, \"n_positions\": 8,"
+      " \"reorder_and_upcast_attn\": false, \"scale_attn_by_inverse_layer_idx\": false,"
+      " \"scale_attn_weights\": true, \"summary_activation\": null,"
+      " \"task_specific_params\": {\"text-generation\": {\"do_sample\": true}},"
+      " \"use_cache\": true, \"vocab_size\": 20}",
+      err, sizeof err);
+  ck_assert_msg(back != NULL, "%s", err);
+  ck_assert_int_eq(back->cfg.n_head, 4);
+  sdq_gpt2_free(back);
+
+  static const struct {
+    const char *json, *needle1, *needle2;
+  } bad[] = {
+      {"{\"n_head\": 4, \"activation_function\": \"relu\"}", "\"activation_function\" is \"relu\"", "tanh GELU"},
+      {"{\"n_head\": 4, \"activation_function\": \"gelu\"}", "\"activation_function\" is \"gelu\"", "gelu_new"},
+      {"{\"n_head\": 4, \"activation_function\": 3}", "\"activation_function\" is not a string", "gelu_new"},
+      {"{\"n_head\": 4, \"layer_norm_epsilon\": -1.0}", "\"layer_norm_epsilon\" is -1", "1e-05"},
+      {"{\"n_head\": 4, \"layer_norm_epsilon\": 1000.0}", "\"layer_norm_epsilon\" is 1000", "1e-05"},
+      {"{\"n_head\": 4, \"layer_norm_epsilon\": 1e-6}", "\"layer_norm_epsilon\" is 1e-06", "1e-05"},
+      {"{\"n_head\": 4, \"layer_norm_epsilon\": \"x\"}", "\"layer_norm_epsilon\" must be a number", "1e-05"},
+      {"{\"n_head\": 4, \"model_type\": \"bert\"}", "\"model_type\" is bert", "gpt2"},
+      {"{\"n_head\": 4, \"scale_attn_by_inverse_layer_idx\": true}", "scale_attn_by_inverse_layer_idx", "false"},
+      {"{\"n_head\": 4, \"n_embd\": 16, \"n_inner\": 32}", "\"n_inner\" is 32", "64"},
+      {"{\"n_head\": 0}", "\"n_head\" is 0", "positive"},
+      {"{\"n_head\": 3}", "\"n_head\" is 3", "does not divide n_embd = 16"},
+      {"{\"n_head\": 3, \"n_embd\": 16}", "\"n_head\" is 3", "\"n_embd\" = 16"},
+      {"{\"n_head\": \"4\"}", "\"n_head\" must be an integer", "config.json"},
+      {"{\"n_head\": 4, \"n_positions\": 8, \"n_ctx\": 9}", "\"n_positions\" is 8", "\"n_ctx\" is 9"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = '\0';
+    back = load_with_config(bad[i].json, err, sizeof err);
+    ck_assert_msg(back == NULL, "accepted %s", bad[i].json);
+    ck_assert_msg(strstr(err, "config.json: ") && strstr(err, bad[i].needle1) &&
+                      strstr(err, bad[i].needle2),
+                  "%s gave: %s", bad[i].json, err);
+  }
+  sdq_gpt2_free(m);
+  remove_tree();
+}
+END_TEST
+
+/* A non-finite weight is named by tensor and by its index within that
+ * tensor in the file's layout (Conv1D weights are stored [in, out]). */
+START_TEST(hf_non_finite_weight_named) {
+  char err[512];
+  make_tmpdir();
+  sdq_gpt2 *m = tiny_model(16, 4);
+  /* Kernel layout of mlp.c_fc is (out 64, in 16): element (o 2, i 1). */
+  float *w = sdq_gpt2_linear_weight(&m->params, &m->cfg, 1, SDQ_LIN_MLP_FC, NULL);
+  w[2 * 16 + 1] = NAN;
+  if (sdq_gpt2_save_hf(m, tmpdir, err, sizeof err) == 0) {
+    sdq_gpt2 *back = sdq_gpt2_load_hf(tmpdir, 1, err, sizeof err);
+    ck_assert_ptr_null(back);
+    ck_assert_msg(strstr(err, "tensor 'h.1.mlp.c_fc.weight'") && strstr(err, "element 66 "),
+                  "%s", err);
+  } else {
+    ck_abort_msg("save refused the NaN weight, so the load check is not reached: %s", err);
+  }
+  sdq_gpt2_free(m);
+  remove_tree();
+}
+END_TEST
+
 START_TEST(lora_adapters_round_trip) {
   char err[512], path[256];
   make_tmpdir();
@@ -241,6 +334,8 @@ int main(void) {
   tcase_set_timeout(tc, 60); /* seconds; runs in about 1 s on an idle machine */
   tcase_add_test(tc, hf_checkpoint_round_trip);
   tcase_add_test(tc, hf_prefixed_names_and_buffers);
+  tcase_add_test(tc, hf_config_json_checked);
+  tcase_add_test(tc, hf_non_finite_weight_named);
   tcase_add_test(tc, lora_adapters_round_trip);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

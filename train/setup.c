@@ -31,50 +31,33 @@ const char *sdq_default_configs_path(const char *rel, char *buf, size_t len) {
   return buf;
 }
 
-/* Reads integer key (or alt) of root. Returns 0, -1 when missing or not an
- * integer, -2 when outside the range of int (message in err). */
-static int get_int(json_t *root, const char *path, const char *key, const char *alt, int *out,
-                   char *err, size_t errlen) {
-  json_t *v = json_object_get(root, key);
-  if (!v && alt) {
-    v = json_object_get(root, alt);
-    key = alt;
-  }
-  if (!json_is_integer(v))
+int sdq_read_model_config(const char *path, sdq_gpt2_config *cfg, char *err, size_t errlen) {
+  if (sdq_gpt2_read_config_json(path, cfg, err, errlen) != 0)
     return -1;
-  json_int_t x = json_integer_value(v);
-  if (x < INT_MIN || x > INT_MAX) {
-    snprintf(err, errlen, "%s: \"%s\" is %" JSON_INTEGER_FORMAT ", outside the range of int",
-             path, key, x);
-    return -2;
+  if (!cfg->n_layer || !cfg->n_head || !cfg->n_embd || !cfg->n_ctx || !cfg->vocab_size) {
+    snprintf(err, errlen, "%s: needs integer fields n_layer, n_head, n_embd, n_positions (or "
+             "n_ctx) and vocab_size", path);
+    return -1;
   }
-  *out = (int)x;
+  if (sdq_gpt2_config_validate(cfg, err, errlen) != 0) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", err);
+    snprintf(err, errlen, "%s: %s", path, why);
+    return -1;
+  }
   return 0;
 }
 
-int sdq_read_model_config(const char *path, sdq_gpt2_config *cfg, char *err, size_t errlen) {
-  json_error_t jerr;
-  json_t *root = json_load_file(path, 0, &jerr);
-  if (!root) {
-    snprintf(err, errlen, "%s: invalid JSON at line %d: %s", path, jerr.line, jerr.text);
+int sdq_check_model_vocab(const sdq_gpt2 *m, const sdq_tokenizer *tok, char *err,
+                          size_t errlen) {
+  int n_tok = sdq_tokenizer_vocab_size(tok);
+  if (m->cfg.vocab_size < n_tok) {
+    snprintf(err, errlen, "the model's vocab_size of %d is smaller than the tokenizer's "
+             "vocabulary of %d tokens, so it cannot embed every token id; give the model a "
+             "vocab_size of at least %d", m->cfg.vocab_size, n_tok, n_tok);
     return -1;
   }
-  int rc = 0;
-  static const char *const keys[][2] = {{"n_layer", NULL}, {"n_head", NULL}, {"n_embd", NULL},
-                                         {"n_ctx", "n_positions"}, {"vocab_size", NULL}};
-  int *fields[] = {&cfg->n_layer, &cfg->n_head, &cfg->n_embd, &cfg->n_ctx, &cfg->vocab_size};
-  for (size_t i = 0; i < sizeof fields / sizeof fields[0] && rc == 0; i++) {
-    int got = get_int(root, path, keys[i][0], keys[i][1], fields[i], err, errlen);
-    if (got == -1)
-      snprintf(err, errlen, "%s: needs integer fields n_layer, n_head, n_embd, n_ctx (or "
-                            "n_positions) and vocab_size", path);
-    if (got != 0)
-      rc = -1;
-  }
-  json_decref(root);
-  if (rc == 0 && sdq_gpt2_config_validate(cfg, err, errlen))
-    rc = -1;
-  return rc;
+  return 0;
 }
 
 sdq_gpt2 *sdq_open_model(const char *model_path, const char *init_config, uint64_t seed,

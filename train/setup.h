@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "model/gpt2.h"
+#include "model/tokenizer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,13 +25,21 @@ const char *sdq_default_configs_path(const char *rel, char *buf, size_t len);
 
 /* Opens a model: the HF checkpoint at model_path when it is not NULL, else a
  * freshly initialised model (seeded GPT-2 init) with the shape of the
- * config.json at init_config (fields n_layer, n_head, n_embd, n_ctx or
- * n_positions, vocab_size). Returns NULL with a message. */
+ * config.json at init_config (see sdq_read_model_config). Returns NULL with
+ * a message. */
 sdq_gpt2 *sdq_open_model(const char *model_path, const char *init_config,
                          uint64_t seed, char *err, size_t errlen);
 
-/* Reads a model shape from a config.json (see sdq_open_model). */
+/* Reads a model shape from a config.json: sdq_gpt2_read_config_json's
+ * checks, all five shape fields present, and sdq_gpt2_config_validate; the
+ * messages name path. */
 int sdq_read_model_config(const char *path, sdq_gpt2_config *cfg, char *err,
+                          size_t errlen);
+
+/* Checks that m can embed every id tok produces: vocab_size at least the
+ * tokenizer's vocabulary (larger is fine, e.g. a padded table). Returns 0,
+ * or -1 with a message giving both sizes. */
+int sdq_check_model_vocab(const sdq_gpt2 *m, const sdq_tokenizer *tok, char *err,
                           size_t errlen);
 
 /* Parses "4,6,8" into bits[] (each 2..8, 16 or 32; "fp32" means 32).

@@ -325,6 +325,53 @@ START_TEST(duplicate_configurations_rejected) {
 }
 END_TEST
 
+/* The shape of a fresh model (--init): n_positions and n_ctx must agree,
+ * every message names the file, and a vocab_size below the tokenizer's is
+ * refused before any training. */
+START_TEST(init_config_checked) {
+  char err[1024] = "";
+  sdq_gpt2_config cfg;
+  const char *path = scratch_file("init.json", "{\"n_layer\": 1, \"n_head\": 2, \"n_embd\": 8, "
+                                  "\"n_positions\": 1073741824, \"n_ctx\": 16, \"vocab_size\": 30}");
+  ck_assert_int_eq(sdq_read_model_config(path, &cfg, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "init.json: ") && strstr(err, "\"n_positions\" is 1073741824") &&
+                    strstr(err, "\"n_ctx\" is 16"), "%s", err);
+
+  path = scratch_file("init.json", "{\"n_layer\": 1, \"n_head\": 3, \"n_embd\": 8, "
+                      "\"n_positions\": 16, \"vocab_size\": 30}");
+  ck_assert_int_eq(sdq_read_model_config(path, &cfg, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "init.json: \"n_head\" is 3"), "%s", err);
+
+  path = scratch_file("init.json", "{\"n_layer\": 1, \"n_head\": 2, \"n_embd\": 8, "
+                      "\"n_ctx\": 16, \"vocab_size\": 30, \"activation_function\": \"relu\"}");
+  ck_assert_int_eq(sdq_read_model_config(path, &cfg, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "init.json: \"activation_function\" is \"relu\""), "%s", err);
+
+  /* Either name of the context length alone gives n_ctx. */
+  path = scratch_file("init.json", "{\"n_layer\": 1, \"n_head\": 2, \"n_embd\": 8, "
+                      "\"n_positions\": 16, \"n_ctx\": 16, \"vocab_size\": 30}");
+  ck_assert_msg(sdq_read_model_config(path, &cfg, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(cfg.n_ctx, 16);
+
+  sdq_gpt2 *m = sdq_open_model(NULL, path, 1, err, sizeof err);
+  ck_assert_msg(m != NULL, "%s", err);
+  sdq_tokenizer *tok = NULL;
+  ck_assert_msg(sdq_tokenizer_load(&tok, sdq_tokenizer_find_dir(NULL), err, sizeof err) == 0,
+                "%s", err);
+  ck_assert_int_eq(sdq_check_model_vocab(m, tok, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "vocab_size of 30") && strstr(err, "50257"), "%s", err);
+  sdq_gpt2_free(m);
+
+  path = scratch_file("init.json", "{\"n_layer\": 1, \"n_head\": 2, \"n_embd\": 8, "
+                      "\"n_positions\": 16, \"vocab_size\": 50304}");
+  m = sdq_open_model(NULL, path, 1, err, sizeof err);
+  ck_assert_msg(m != NULL, "%s", err);
+  ck_assert_msg(sdq_check_model_vocab(m, tok, err, sizeof err) == 0, "%s", err);
+  sdq_gpt2_free(m);
+  sdq_tokenizer_free(tok);
+}
+END_TEST
+
 int main(void) {
   const char *tmp = getenv("TMPDIR");
   snprintf(scratch, sizeof scratch, "%s/sdq-eval-inputs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -345,6 +392,7 @@ int main(void) {
   tcase_add_test(tc, block_sets_and_long_lines);
   tcase_add_test(tc, sixteen_bits_named_honestly);
   tcase_add_test(tc, duplicate_configurations_rejected);
+  tcase_add_test(tc, init_config_checked);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_NOFORK);

@@ -100,8 +100,9 @@ static int json_int(json_t *root, const char *key, int *out) {
 static int check_math_fields(json_t *root, const char *path, char *err, size_t errlen) {
   json_t *v = json_object_get(root, "model_type");
   if (v && (!json_is_string(v) || strcmp(json_string_value(v), "gpt2") != 0)) {
-    sdq_set_err(err, errlen, "%s: \"model_type\" is %s; sdq runs only \"gpt2\" models", path,
-                json_is_string(v) ? json_string_value(v) : "not a string");
+    sdq_set_err(err, errlen, "%s: \"model_type\" is %s%s%s; sdq runs only \"gpt2\" models", path,
+                json_is_string(v) ? "\"" : "", json_is_string(v) ? json_string_value(v) : "not a string",
+                json_is_string(v) ? "\"" : "");
     return -1;
   }
 
@@ -274,7 +275,7 @@ static int check_finite(const float *x, size_t n, const char *path, const char *
                         size_t errlen) {
   for (size_t i = 0; i < n; i++)
     if (!isfinite(x[i])) {
-      sdq_set_err(err, errlen, "%s: tensor '%s' holds %g at element %zu (counted from 0 in "
+      sdq_set_err(err, errlen, "%s: tensor '%s' contains %g at element %zu (counted from 0 in "
                   "the file's layout); the weights must be finite", path, name, (double)x[i], i);
       return -1;
     }

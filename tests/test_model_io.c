@@ -224,7 +224,7 @@ START_TEST(hf_config_json_checked) {
       {"{\"n_head\": 4, \"layer_norm_epsilon\": 1000.0}", "\"layer_norm_epsilon\" is 1000", "1e-05"},
       {"{\"n_head\": 4, \"layer_norm_epsilon\": 1e-6}", "\"layer_norm_epsilon\" is 1e-06", "1e-05"},
       {"{\"n_head\": 4, \"layer_norm_epsilon\": \"x\"}", "\"layer_norm_epsilon\" must be a number", "1e-05"},
-      {"{\"n_head\": 4, \"model_type\": \"bert\"}", "\"model_type\" is bert", "gpt2"},
+      {"{\"n_head\": 4, \"model_type\": \"bert\"}", "\"model_type\" is \"bert\"", "gpt2"},
       {"{\"n_head\": 4, \"scale_attn_by_inverse_layer_idx\": true}", "scale_attn_by_inverse_layer_idx", "false"},
       {"{\"n_head\": 4, \"n_embd\": 16, \"n_inner\": 32}", "\"n_inner\" is 32", "64"},
       {"{\"n_head\": 0}", "\"n_head\" is 0", "positive"},
@@ -246,7 +246,7 @@ START_TEST(hf_config_json_checked) {
 }
 END_TEST
 
-/* A non-finite weight is named by tensor and by its index within that
+/* A non-finite weight is reported with its tensor and its index within that
  * tensor in the file's layout (Conv1D weights are stored [in, out]). */
 START_TEST(hf_non_finite_weight_named) {
   char err[512];

@@ -4,16 +4,11 @@
 
 #include "train/setup.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #ifndef SDQ_SOURCE_DIR
 #define SDQ_SOURCE_DIR "."

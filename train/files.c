@@ -350,11 +350,11 @@ int sdq_check_output_folder(const char *path, const char *option, char *err, siz
     return -1;
   }
 
-  /* Walk up to the nearest existing ancestor. */
+  /* Walk up to the nearest existing ancestor; a file on the way (ENOTDIR)
+   * is that ancestor, and is reported below. */
   while (stat(probe, &sb) != 0) {
-    if (errno != ENOENT) {
-      snprintf(err, errlen, "%s: cannot inspect it: %s%s", probe, strerror(errno),
-               errno == ENOTDIR ? " (a parent of it is not a directory)" : "");
+    if (errno != ENOENT && errno != ENOTDIR) {
+      snprintf(err, errlen, "%s: cannot inspect it: %s", probe, strerror(errno));
       return -1;
     }
     char *slash = strrchr(probe, '/');

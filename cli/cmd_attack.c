@@ -94,7 +94,7 @@ static int parse_int(const char *opt, const char *s, long long lo, long long hi,
   return 0;
 }
 
-/* A radius-like option: a number in 0..MAX_RADIUS that a float holds (a
+/* A radius-like option: a number in 0..MAX_RADIUS that a float can represent (a
  * nonzero value that would round to 0 is refused, not zeroed). */
 static int parse_float(const char *opt, const char *s, float *out) {
   char *end;
@@ -102,7 +102,7 @@ static int parse_float(const char *opt, const char *s, float *out) {
   if (*s == '\0' || *end != '\0' || !(v >= 0.0 && v <= MAX_RADIUS) ||
       (v > 0.0 && v < FLT_MIN)) {
     fprintf(stderr, "sdq attack: invalid %s '%s' (expected a number in 0..%g, and 0 or at "
-                    "least %g so that a float holds it)\n", opt, s, MAX_RADIUS, (double)FLT_MIN);
+                    "least %g so that a float can represent it)\n", opt, s, MAX_RADIUS, (double)FLT_MIN);
     return -1;
   }
   *out = (float)v;

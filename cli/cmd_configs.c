@@ -110,7 +110,7 @@ int sdq_cmd_configs(int argc, char **argv) {
   }
   closedir(d);
   if (n == 0) {
-    fprintf(stderr, "sdq configs: %s holds no .cfg file\n", dir);
+    fprintf(stderr, "sdq configs: %s contains no .cfg file\n", dir);
     return 1;
   }
   qsort(names, n, sizeof *names, cmp_names);

@@ -107,7 +107,7 @@ check "configs counts the refused file" 'grep -q "1 of the 3 .cfg files in .* ar
 check "configs lists the good files" 'grep -q "^all-4 " "$dir/out" && grep -q "^sandwich " "$dir/out"'
 check "configs does not list the bad file" '! grep -q "^bad " "$dir/out"'
 mkdir "$dir/nocfg"
-expect "configs of a folder without .cfg" 1 "holds no .cfg file" "$sdq" configs --dir "$dir/nocfg"
+expect "configs of a folder without .cfg" 1 "contains no .cfg file" "$sdq" configs --dir "$dir/nocfg"
 
 # 5. sdq tokenize --decode: items counted from 1, range written 0..V-1.
 echo "15496 99999999999999999999999" | "$sdq" tokenize --decode >"$dir/out" 2>"$dir/err"; rc=$?

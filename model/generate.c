@@ -176,7 +176,7 @@ int sdq_gpt2_generate(sdq_gpt2 *m, const int32_t *ids, const float *embeds,
         *reason = SDQ_STOP_MAX_NEW;
       return 0;
     }
-    /* The cache holds positions 0 .. N-1; a prompt of N tokens still predicts
+    /* The cache stores positions 0 .. N-1; a prompt of N tokens still predicts
      * one token, after which pos is N + 1. */
     if (pos >= N) {
       if (reason)

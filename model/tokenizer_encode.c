@@ -102,7 +102,7 @@ static int push_ids(struct id_vec *out, const int32_t *ids, size_t n) {
 
 /* A queued pair: rank << 32 | position of its left symbol, so the heap pops
  * the lowest rank, then the leftmost. Ranks are unique per pair, so the rank
- * also says which two symbols were queued. */
+ * also identifies which two symbols were queued. */
 typedef uint64_t heap_entry;
 
 struct bpe_scratch {

@@ -45,7 +45,7 @@ int sdq_remove_stale_temps(const char *target, char *removed, size_t removedlen,
 
 /* Output pre-checks, run before the work that ends in writing, so a bad
  * path fails at once instead of after the work. option names the option
- * that chose the path (e.g. "--out"); messages say to change it.
+ * that chose the path (e.g. "--out"); messages ask the user to change it.
  *
  * sdq_check_output_file: path must not exist, or be a regular file after
  * symbolic links (the writers replace it). A directory, device, FIFO or
